@@ -1,0 +1,247 @@
+"""Properties of snippets/raid.py: parity algebra, RAID 6 recovery, md layout, calculator."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import raid
+
+SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "raid.py"
+
+
+def slow_gf_mul(a: int, b: int) -> int:
+    """Shift-and-add multiplication modulo x^8+x^4+x^3+x^2+1, written independently."""
+    r = 0
+    while b:
+        if b & 1:
+            r ^= a
+        a <<= 1
+        if a & 0x100:
+            a ^= 0x11D
+        b >>= 1
+    return r
+
+
+def test_gf_tables_agree_with_shift_and_add_for_all_65536_products():
+    for a in range(256):
+        for b in range(256):
+            assert raid.gf_mul(a, b) == slow_gf_mul(a, b)
+
+
+def test_generator_2_has_order_255():
+    # g = 2 is primitive for 0x11d: its powers run through all 255 non-zero bytes
+    assert sorted(raid.EXP[:255]) == list(range(1, 256))
+
+
+def test_gf_inv_of_zero_is_refused():
+    with pytest.raises(ValueError, match="1..255"):
+        raid.gf_inv(0)
+
+
+stripes = st.integers(1, 32).flatmap(
+    lambda k: st.integers(0, 96).flatmap(
+        lambda n: st.lists(st.binary(min_size=n, max_size=n), min_size=k, max_size=k)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(blocks=stripes, data=st.data())
+def test_xor_parity_rebuilds_any_one_lost_block(blocks, data):
+    p = raid.xor_parity(blocks)
+    i = data.draw(st.integers(0, len(blocks) - 1))
+    rest = blocks[:i] + blocks[i + 1:] + [p]
+    assert raid.xor_parity(rest) == blocks[i]
+
+
+@settings(max_examples=500, deadline=None)
+@given(blocks=stripes, data=st.data())
+def test_raid6_recover_any_two_lost_blocks_exactly(blocks, data):
+    k = len(blocks)
+    p, q = raid.raid6_pq(blocks)
+    lost = data.draw(st.lists(st.integers(0, k + 1), min_size=1, max_size=2, unique=True))
+    damaged = [None if i in lost else b for i, b in enumerate(blocks)]
+    got = raid.raid6_recover(damaged, None if k in lost else p, None if k + 1 in lost else q)
+    assert got == blocks
+
+
+@settings(max_examples=200, deadline=None)
+@given(blocks=stripes, data=st.data())
+def test_raid6_q_is_sum_of_g_power_i_times_di(blocks, data):
+    # Anvin, "The mathematics of RAID-6", eq. for Q, evaluated byte by byte
+    p, q = raid.raid6_pq(blocks)
+    n = len(blocks[0])
+    for j in range(n):
+        want_q = 0
+        want_p = 0
+        for i, b in enumerate(blocks):
+            want_q ^= slow_gf_mul(raid.EXP[i], b[j])
+            want_p ^= b[j]
+        assert (p[j], q[j]) == (want_p, want_q)
+
+
+def test_raid6_recover_refuses_three_lost_blocks():
+    d = [b"aa", b"bb", b"cc"]
+    p, q = raid.raid6_pq(d)
+    with pytest.raises(ValueError, match="at most 2 lost blocks"):
+        raid.raid6_recover([None, None, b"cc"], None, q)
+    with pytest.raises(ValueError, match="at most 2 lost blocks"):
+        raid.raid6_recover([None, None, None], p, q)
+
+
+def test_ragged_stripe_is_refused():
+    with pytest.raises(ValueError, match="same length"):
+        raid.raid6_pq([b"a", b"bb"])
+
+
+# --- md layout: expected tables computed by hand from raid5_compute_sector() ---
+# RAID 5, left-symmetric, 5 disks: pd = 4 - s % 5, data i on (pd + 1 + i) % 5
+RAID5_5 = [
+    ["D0", "D1", "D2", "D3", "P"],
+    ["D5", "D6", "D7", "P", "D4"],
+    ["D10", "D11", "P", "D8", "D9"],
+    ["D15", "P", "D12", "D13", "D14"],
+    ["P", "D16", "D17", "D18", "D19"],
+]
+# RAID 6, left-symmetric, 4 disks: pd = 3 - s % 4, qd = (pd + 1) % 4, data i on (pd + 2 + i) % 4
+RAID6_4 = [
+    ["Q", "D0", "D1", "P"],
+    ["D2", "D3", "P", "Q"],
+    ["D5", "P", "Q", "D4"],
+    ["P", "Q", "D6", "D7"],
+]
+# RAID 4, 4 disks: parity always on the last disk
+RAID4_4 = [["D0", "D1", "D2", "P"], ["D3", "D4", "D5", "P"]]
+
+
+def test_md_left_symmetric_raid5_table_by_hand():
+    assert raid.md_layout_table(5, 5, 5) == RAID5_5
+
+
+def test_md_left_symmetric_raid6_table_by_hand():
+    assert raid.md_layout_table(6, 4, 4) == RAID6_4
+
+
+def test_md_raid4_keeps_parity_on_last_disk():
+    assert raid.md_layout_table(4, 4, 2) == RAID4_4
+
+
+@pytest.mark.parametrize("level,lo", [(5, 3), (6, 4)])
+def test_md_layout_is_a_bijection_with_rotating_parity(level, lo):
+    for n in range(lo, 17):
+        parity = 1 if level == 5 else 2
+        seen = set()
+        for chunk in range(n * (n - parity) * 3):
+            disk, stripe, pq = raid.md_map_chunk(chunk, level, n)
+            assert disk not in pq
+            assert (disk, stripe) not in seen
+            seen.add((disk, stripe))
+        # every disk holds P exactly once per n consecutive stripes
+        pds = [raid.md_map_chunk(s * (n - parity), level, n)[2][0] for s in range(n)]
+        assert sorted(pds) == list(range(n))
+
+
+def test_md_layout_refuses_too_few_disks():
+    with pytest.raises(ValueError, match="RAID 5 needs at least 3"):
+        raid.md_map_chunk(0, 5, 2)
+
+
+# --- calculator ---
+TB = 10**12
+
+
+def test_write_iops_example_six_disks_of_150_iops():
+    # 6 x 150 = 900 back-end IOPS; / penalty 4, 6, 2
+    assert raid.plan("5", [TB] * 6).write_iops == 225
+    assert raid.plan("6", [TB] * 6).write_iops == 150
+    assert raid.plan("10", [TB] * 6).write_iops == 450
+    assert raid.plan("5", [TB] * 6).read_iops == 900
+
+
+def test_ure_probability_for_4x8tb_raid5():
+    # read 3 x 8 TB = 1.92e14 bits; P(no URE) = (1 - p)^bits = e^-1.92 = 0.1466 (p = 1e-14)
+    r = raid.plan("5", [8 * TB] * 4)
+    assert r.rebuild_read_bytes == 24 * TB
+    assert 1 - r.p_ure_during_rebuild == pytest.approx(0.1466, abs=5e-4)
+    r = raid.plan("5", [8 * TB] * 4, ure_per_bit=1e-15)     # e^-0.192 = 0.8253
+    assert 1 - r.p_ure_during_rebuild == pytest.approx(0.8253, abs=5e-4)
+
+
+def test_raid1_capacity_is_the_smallest_member_not_twice_it():
+    # md(4): "only the amount of space available on the smallest device is used"
+    assert raid.plan("1", [4 * TB, 6 * TB]).usable_bytes == 4 * TB
+    assert raid.plan("1", [4 * TB] * 3).usable_bytes == 4 * TB
+    assert raid.plan("1", [4 * TB] * 3).fault_tolerance == 2
+
+
+@pytest.mark.parametrize("level,n,usable_disks,ft,minimum,penalty", [
+    ("0", 4, 4, 0, 2, 1),
+    ("4", 4, 3, 1, 3, 4),
+    ("5", 4, 3, 1, 3, 4),
+    ("6", 6, 4, 2, 4, 6),
+    ("10", 8, 4, 1, 4, 2),
+    ("50", 8, 6, 1, 6, 4),
+    ("60", 10, 6, 2, 8, 6),
+])
+def test_capacity_table(level, n, usable_disks, ft, minimum, penalty):
+    r = raid.plan(level, [2 * TB] * n)
+    assert (r.usable_bytes, r.fault_tolerance, r.min_disks, r.write_penalty) == (
+        usable_disks * 2 * TB, ft, minimum, penalty)
+
+
+def test_mixed_sizes_use_smallest_member_except_md_raid0():
+    sizes = [4 * TB, 4 * TB, 2 * TB]
+    assert raid.plan("5", sizes).usable_bytes == 2 * 2 * TB
+    assert raid.plan("0", sizes).usable_bytes == 10 * TB     # md(4): RAID0 uses all space
+
+
+def test_raid10_and_raid60_best_case_tolerance():
+    assert raid.plan("10", [TB] * 8).fault_tolerance_best == 4
+    assert raid.plan("60", [TB] * 12, groups=3).fault_tolerance_best == 6
+
+
+def test_rebuild_time_one_member_at_rate():
+    # 8 TB at 100 MB/s = 80000 s = 22.2 h
+    assert raid.plan("6", [8 * TB] * 6).rebuild_hours == pytest.approx(80000 / 3600)
+    assert raid.plan("0", [8 * TB] * 2).rebuild_hours is None
+
+
+@pytest.mark.parametrize("level,sizes,message", [
+    ("5", [TB] * 2, "RAID 5 needs at least 3 disks"),
+    ("6", [TB] * 3, "RAID 6 needs at least 4 disks"),
+    ("10", [TB] * 5, "even number of disks"),
+    ("1", [TB, -TB], "positive"),
+    ("5", [TB, 0, TB], "positive"),
+    ("50", [TB] * 7, "split evenly into 2 groups"),
+    ("7", [TB] * 4, "accepted levels are"),
+])
+def test_bad_requests_name_the_rule(level, sizes, message):
+    with pytest.raises(ValueError, match=message):
+        raid.plan(level, sizes)
+
+
+def test_mttdl_raid6_far_above_raid5():
+    r5 = raid.mttdl_hours("5", 8, 1e6, 24)
+    r6 = raid.mttdl_hours("6", 8, 1e6, 24)
+    assert r5 == pytest.approx(1e12 / (8 * 7 * 24))
+    assert r6 == pytest.approx(1e18 / (8 * 7 * 6 * 24 ** 2))
+    assert r6 / r5 > 1000
+
+
+def test_cli_prints_plan_and_layout():
+    out = subprocess.run([sys.executable, str(SNIPPET), "calc", "--level", "6", "6x4TB"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "usable capacity     16000000000000 B" in out
+    out = subprocess.run([sys.executable, str(SNIPPET), "layout", "--level", "5", "--disks", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[1].split() == ["0", "D0", "D1", "P"]
+
+
+def test_cli_bad_input_exits_2_without_traceback():
+    proc = subprocess.run([sys.executable, str(SNIPPET), "calc", "--level", "5", "2x4TB"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "RAID 5 needs at least 3 disks" in proc.stderr
+    assert "Traceback" not in proc.stderr
