@@ -1,0 +1,145 @@
+r"""A small static linter for /etc/fstab: the mistakes that drop a server into emergency mode.
+
+fstab(5) has six whitespace-separated fields per line: fs_spec (what),
+fs_file (where), fs_vfstype, fs_mntops, fs_freq (dump) and fs_passno (fsck
+order); the last two may be omitted and then count as 0.  Spaces inside a
+field are written as `\040`.  This linter reads the text only, so it runs
+anywhere (a rescue shell, CI, a config-management diff); `findmnt --verify`
+complements it by checking the entries against the running machine
+(devices present, filesystem types detected, targets existing).
+
+Checks: field count, absolute mount point, duplicate mount points, unstable
+kernel device names (/dev/sdX, /dev/vdX, /dev/nvme...: the order can change
+between boots; use UUID=, LABEL=, PARTUUID= or PARTLABEL=), unknown
+filesystem type, dump and pass values (0, 1, 2; root 1; swap and pseudo
+filesystems 0), and swap entries.
+
+>>> text = '''
+... UUID=0a3c5e1f-8d2b-4c6e-9f10-2b3c4d5e6f70  /      ext4  defaults  0 1
+... /dev/sdb1                                  /data  xfs   defaults  0 2
+... LABEL=mydata                               /data  ext4  defaults  0 2
+... '''
+>>> for issue in lint(text):
+...     print(issue)
+3: warning: /dev/sdb1 is a kernel name that can change between boots; use UUID=, LABEL=, PARTUUID= or PARTLABEL=
+4: error: mount point /data already used on line 3
+>>> lint("/dev/sda1 /")
+[Issue(line=1, level='error', message='2 fields; fstab(5) needs 4 to 6 (spec, file, vfstype, mntops[, freq[, passno]])')]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Set
+
+# --8<-- [start:rules]
+# Filesystem types a Linux fstab commonly names (mount(8), fstab(5), the
+# kernel's /proc/filesystems); `auto` lets mount probe; `fuse.*` are FUSE.
+KNOWN_TYPES: Set[str] = {
+    "auto", "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "exfat", "ntfs", "ntfs3",
+    "iso9660", "udf", "squashfs", "erofs", "swap", "tmpfs", "ramfs", "proc", "sysfs",
+    "devpts", "devtmpfs", "cgroup", "cgroup2", "debugfs", "securityfs", "hugetlbfs",
+    "mqueue", "bpf", "overlay", "nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs",
+    "zfs", "f2fs", "none",
+}
+# Types with no block device behind them: fsck never checks these.
+NO_FSCK_TYPES = {"swap", "tmpfs", "ramfs", "proc", "sysfs", "devpts", "devtmpfs",
+                 "cgroup", "cgroup2", "debugfs", "securityfs", "hugetlbfs", "mqueue",
+                 "bpf", "overlay", "nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs",
+                 "none"}
+UNSTABLE = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)(p?\d+)?$")
+TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "ID=")
+# --8<-- [end:rules]
+
+
+@dataclass(frozen=True)
+class Issue:
+    line: int
+    level: str        # "error" (mount or boot will fail) or "warning"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.line}: {self.level}: {self.message}"
+
+
+def unescape(field: str) -> str:
+    r"""fstab(5) octal escapes: `\040` is a space, `\011` a tab.
+
+    >>> unescape(r"/mnt/my\040disk")
+    '/mnt/my disk'
+    """
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+# --8<-- [start:lint]
+def lint(text: str, extra_types: Iterable[str] = ()) -> List[Issue]:
+    """Return the problems found in fstab text, in line order."""
+    known = KNOWN_TYPES | set(extra_types)
+    issues: List[Issue] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        f = line.split()
+        if not 4 <= len(f) <= 6:
+            issues.append(Issue(n, "error", f"{len(f)} fields; fstab(5) needs 4 to 6 "
+                                "(spec, file, vfstype, mntops[, freq[, passno]])"))
+            continue
+        spec, target, vfstype, opts = f[0], unescape(f[1]), f[2], f[3].split(",")
+        freq = f[4] if len(f) > 4 else "0"
+        passno = f[5] if len(f) > 5 else "0"
+
+        if UNSTABLE.match(spec):
+            issues.append(Issue(n, "warning", f"{spec} is a kernel name that can change "
+                                "between boots; use UUID=, LABEL=, PARTUUID= or PARTLABEL="))
+        if vfstype not in known and not vfstype.startswith("fuse."):
+            issues.append(Issue(n, "error", f"unknown filesystem type {vfstype!r}"))
+
+        if vfstype == "swap":
+            if target not in ("none", "swap"):
+                issues.append(Issue(n, "warning", f"swap entry has mount point {target!r}; "
+                                    "fstab(5) says 'none'"))
+        elif "bind" not in opts and not target.startswith("/"):
+            issues.append(Issue(n, "error", f"mount point {target!r} is not an absolute path"))
+        elif target in seen:
+            issues.append(Issue(n, "error", f"mount point {target} already used on line {seen[target]}"))
+        else:
+            seen[target] = n
+
+        if freq not in ("0", "1"):
+            issues.append(Issue(n, "error", f"dump field {freq!r}: accepted 0 or 1"))
+        if passno not in ("0", "1", "2"):
+            issues.append(Issue(n, "error", f"pass field {passno!r}: accepted 0, 1 or 2"))
+        elif passno != "0" and vfstype in NO_FSCK_TYPES:
+            issues.append(Issue(n, "warning", f"pass {passno} on {vfstype}: nothing to check, use 0"))
+        elif target == "/" and passno == "2":
+            issues.append(Issue(n, "warning", "root filesystem should have pass 1"))
+        elif target != "/" and passno == "1":
+            issues.append(Issue(n, "warning", "pass 1 is for the root filesystem; use 2"))
+    return issues
+# --8<-- [end:lint]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="static fstab linter (see also findmnt --verify)")
+    parser.add_argument("fstab", nargs="?", default="/etc/fstab")
+    parser.add_argument("--type", action="append", default=[], metavar="FSTYPE",
+                        help="accept another filesystem type")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.fstab, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        print(f"fstab.py: {exc}", file=sys.stderr)
+        return 2
+    issues = lint(text, args.type)
+    for issue in issues:
+        print(issue)
+    return 1 if any(i.level == "error" for i in issues) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
