@@ -426,6 +426,29 @@ def mttdl_hours(level: str, disks: int, mttf_hours: float, mttr_hours: float) ->
 # --8<-- [end:mttdl]
 
 
+# --8<-- [start:xfs]
+def xfs_stripe_geometry(level: str, disks: int, chunk_bytes: int) -> tuple[int, int]:
+    """mkfs.xfs -d su=,sw= for an md array: su = chunk size, sw = number of data disks.
+
+    >>> xfs_stripe_geometry("5", 4, 512 * 1024)     # 4-disk RAID 5, md's default 512 KiB chunk
+    (524288, 3)
+    >>> xfs_stripe_geometry("1", 2, 512 * 1024)
+    Traceback (most recent call last):
+    ...
+    ValueError: stripe geometry applies to striped levels 0, 4, 5, 6, 10 (got '1')
+    """
+    level = str(level).upper().removeprefix("RAID")
+    data = {"0": disks, "4": disks - 1, "5": disks - 1, "6": disks - 2, "10": disks // 2}
+    if level not in data:
+        raise ValueError(f"stripe geometry applies to striped levels 0, 4, 5, 6, 10 (got {level!r})")
+    if chunk_bytes <= 0 or chunk_bytes % 4096:
+        raise ValueError(f"chunk size must be a positive multiple of 4096 bytes (got {chunk_bytes})")
+    if data[level] < 1 or (level == "10" and disks % 2):
+        raise ValueError(f"RAID {level} with {disks} disks has no whole number of data disks")
+    return chunk_bytes, data[level]
+# --8<-- [end:xfs]
+
+
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------

@@ -151,3 +151,15 @@ def test_mdadm_create_fails_here_for_lack_of_md(tmp_path):
                 os.unlink(node)                    # mdadm made the node by hand; remove it
     assert res.returncode != 0
     assert "md_mod" in res.stderr or "failure opening" in res.stderr
+
+
+def test_mkfs_xfs_records_su_sw_from_chunk_and_data_disks(tmp_path):
+    # 4-disk md RAID 5 with the default 512 KiB chunk: su=512k, sw=3 data disks
+    need_tools("mkfs.xfs", "xfs_db")
+    import raid
+    su, sw = raid.xfs_stripe_geometry("5", 4, 512 * 1024)
+    image = make_image(tmp_path / "xfs.img", 1024 * MIB)   # mkfs.xfs wants >= 300 MB
+    run(["mkfs.xfs", "-q", "-d", f"su={su},sw={sw}", str(image)])
+    out = run(["xfs_db", "-r", "-c", "sb 0", "-c", "print unit width blocksize", str(image)]).stdout
+    # superblock stores them in filesystem blocks: 524288 / 4096 = 128, x 3 = 384
+    assert out.split() == ["unit", "=", "128", "width", "=", "384", "blocksize", "=", "4096"]
