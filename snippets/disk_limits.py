@@ -1,0 +1,184 @@
+"""Partition-table limits and partition alignment, computed from first principles.
+
+This module answers two interview questions with arithmetic instead of folklore:
+
+* How big can a disk (or a partition) be under MBR and under GPT?  MBR stores
+  start and size as 32-bit sector counts, GPT as 64-bit LBAs, so the limit is
+  2^32 or 2^64 *sectors*; in bytes it depends on the logical sector size
+  (512 or 4096).  The old CHS fields of an MBR entry stop much earlier.
+* Is a partition aligned?  A start LBA is aligned when its byte offset is a
+  multiple of the physical sector (4 KiB on 512e and 4Kn drives) and, as the
+  partitioning tools do by default, of 1 MiB.
+
+>>> human(mbr_limit_bytes(512)), human(mbr_limit_bytes(4096))
+('2 TiB', '16 TiB')
+>>> human(gpt_limit_bytes(512)), human(gpt_limit_bytes(4096))
+('8 ZiB', '64 ZiB')
+>>> check_alignment(63, logical=512, physical=4096)["physical_aligned"]
+False
+>>> mbr_limit_bytes(1000)
+Traceback (most recent call last):
+...
+ValueError: logical sector size 1000 is not supported: use 512, 1024, 2048 or 4096 bytes
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+SECTOR_SIZES = (512, 1024, 2048, 4096)
+MIB = 1024 * 1024
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _check_sector(size: int, what: str = "logical sector size") -> int:
+    if size not in SECTOR_SIZES:
+        raise ValueError(f"{what} {size} is not supported: use 512, 1024, 2048 or 4096 bytes")
+    return size
+
+
+def human(nbytes: int) -> str:
+    """Binary units, exact when the value is a power-of-two multiple: 2199023255552 -> '2 TiB'.
+
+    >>> human(8422686720)
+    '7.84 GiB'
+    """
+    if nbytes < 0:
+        raise ValueError(f"byte count {nbytes} is negative: use 0 or more")
+    value = float(nbytes)
+    unit = 0
+    while value >= 1024 and unit < len(UNITS) - 1:
+        value /= 1024
+        unit += 1
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{text} {UNITS[unit]}"
+
+
+# --8<-- [start:limits]
+def mbr_limit_bytes(sector_size: int = 512) -> int:
+    """Bytes addressable by an MBR entry: 32-bit LBA fields -> 2^32 sectors.
+
+    LBAs 0 .. 2^32-1 can be named, so 2^32 sectors; fdisk warns about disks of
+    more than 2^32-1 sectors ("DOS partition table format cannot be used on
+    drives for volumes larger than 2199023255040 bytes for 512-byte sectors").
+    """
+    return 2 ** 32 * _check_sector(sector_size)
+
+
+def gpt_limit_bytes(sector_size: int = 512) -> int:
+    """Bytes addressable by GPT: 64-bit LBAs -> 2^64 sectors."""
+    return 2 ** 64 * _check_sector(sector_size)
+
+
+def chs_limit_bytes(sector_size: int = 512) -> int:
+    """The CHS fields of an MBR entry: 10-bit cylinder, 8-bit head (0-254 used), 6-bit sector (1-63)."""
+    return 1024 * 255 * 63 * _check_sector(sector_size)
+
+
+def gpt_entry_array(entries: int = 128, entry_size: int = 128, sector_size: int = 512) -> dict:
+    """Size of a GPT entry array and the first usable LBA that follows it.
+
+    The UEFI specification asks for at least 16 KiB of entries: 128 entries of
+    128 bytes.  LBA 0 is the protective MBR, LBA 1 the header, the array starts
+    at LBA 2.
+    """
+    _check_sector(sector_size)
+    if entries < 1 or entry_size < 128 or entry_size % 8:
+        raise ValueError(f"entries={entries}, entry_size={entry_size}: use entries >= 1 and an "
+                         "entry size of at least 128 bytes, a multiple of 8")
+    nbytes = entries * entry_size
+    sectors = -(-nbytes // sector_size)          # round up
+    return {"bytes": nbytes, "sectors": sectors, "first_usable_lba": 2 + sectors}
+# --8<-- [end:limits]
+
+
+# --8<-- [start:chs]
+def lba_to_chs(lba: int, heads: int = 255, sectors: int = 63) -> tuple[int, int, int]:
+    """Cylinder/head/sector of an LBA; beyond cylinder 1023 the fields saturate at 1023/254/63.
+
+    >>> lba_to_chs(2048)
+    (0, 32, 33)
+    >>> lba_to_chs(2 ** 31)
+    (1023, 254, 63)
+    """
+    if lba < 0 or lba >= 2 ** 32:
+        raise ValueError(f"LBA {lba} does not fit an MBR entry: use 0 .. 4294967295")
+    per_cylinder = heads * sectors
+    if lba // per_cylinder > 1023:
+        lba = per_cylinder * 1024 - 1
+    return lba // per_cylinder, (lba // sectors) % heads, lba % sectors + 1
+
+
+def chs_bytes(lba: int, heads: int = 255, sectors: int = 63) -> bytes:
+    """The 3 bytes stored in an MBR entry: head, sector | cylinder bits 8-9, cylinder bits 0-7."""
+    c, h, s = lba_to_chs(lba, heads, sectors)
+    return bytes([h, (s & 0x3F) | ((c >> 2) & 0xC0), c & 0xFF])
+# --8<-- [end:chs]
+
+
+# --8<-- [start:align]
+DRIVE_KINDS = {"512n": (512, 512), "512e": (512, 4096), "4Kn": (4096, 4096)}
+
+
+def check_alignment(start_lba: int, logical: int = 512, physical: int = 4096,
+                    grain: int = MIB) -> dict:
+    """Is a partition starting at start_lba aligned to the physical sector and to 1 MiB?
+
+    >>> r = check_alignment(2048, logical=512, physical=4096)
+    >>> r["offset"], r["physical_aligned"], r["mib_aligned"]
+    (1048576, True, True)
+    >>> check_alignment(63)["offset"] % 4096      # the old DOS start, 63 x 512 B
+    3584
+    """
+    _check_sector(logical)
+    if physical % logical or physical > 65536:
+        raise ValueError(f"physical sector {physical} must be a multiple of the logical sector "
+                         f"{logical} and at most 65536 bytes")
+    if start_lba < 0:
+        raise ValueError(f"start LBA {start_lba} is negative: use 0 or more")
+    offset = start_lba * logical
+    next_lba = -(-offset // grain) * grain // logical
+    return {
+        "offset": offset,
+        "physical_aligned": offset % physical == 0,
+        "mib_aligned": offset % grain == 0,
+        # a 4 KiB write at this offset touches this many physical sectors
+        "physical_sectors_per_4k_write": (offset % physical + 4096 + physical - 1) // physical,
+        "next_aligned_lba": next_lba,
+    }
+# --8<-- [end:align]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    lim = sub.add_parser("limits", help="MBR, CHS and GPT limits for a sector size")
+    lim.add_argument("--sector-size", type=int, default=512)
+    al = sub.add_parser("align", help="check a partition start LBA")
+    al.add_argument("start", type=int)
+    al.add_argument("--kind", choices=sorted(DRIVE_KINDS), default="512e")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "limits":
+            ss = args.sector_size
+            print(f"MBR (2^32 sectors x {ss} B): {human(mbr_limit_bytes(ss))}")
+            print(f"CHS (1024 x 255 x 63 x {ss} B): {human(chs_limit_bytes(ss))}")
+            print(f"GPT (2^64 sectors x {ss} B): {human(gpt_limit_bytes(ss))}")
+            arr = gpt_entry_array(sector_size=ss)
+            print(f"GPT entry array: 128 x 128 B = {arr['bytes']} B = {arr['sectors']} sectors, "
+                  f"first usable LBA {arr['first_usable_lba']}")
+        else:
+            logical, physical = DRIVE_KINDS[args.kind]
+            r = check_alignment(args.start, logical, physical)
+            print(f"{args.kind}: start LBA {args.start} = byte {r['offset']}; "
+                  f"physical {'aligned' if r['physical_aligned'] else 'MISALIGNED'}, "
+                  f"1 MiB {'aligned' if r['mib_aligned'] else 'not aligned'}; "
+                  f"next 1 MiB boundary at LBA {r['next_aligned_lba']}")
+    except ValueError as exc:
+        print(f"disk_limits.py: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

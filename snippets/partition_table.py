@@ -1,0 +1,594 @@
+"""Read and write MBR and GPT partition tables; as a script, a twin of `sfdisk -J IMAGE`.
+
+What it demonstrates:
+
+* the MBR sector: 446 bytes of boot code (with the 4-byte disk id at 440),
+  four 16-byte entries, the 0x55 0xAA signature;
+* logical partitions: a chain of EBRs inside the extended partition, each
+  holding one data entry (relative to the EBR) and one link (relative to the
+  start of the extended partition);
+* GPT: a protective MBR, a primary header at LBA 1 and its entry array from
+  LBA 2, a backup array and a backup header at the last LBA, each header and
+  each array protected by CRC32; which copy is damaged, and how one copy is
+  rebuilt from the other.
+
+`python snippets/partition_table.py IMAGE` prints the same bytes as
+`sfdisk -J IMAGE` (util-linux 2.38) for the images sfdisk and sgdisk make.
+`--check` reports the CRC state of both GPT copies, `--repair` rewrites a
+damaged copy from the good one.
+
+>>> import io
+>>> disk = io.BytesIO(bytes(4 * 1024 * 1024))
+>>> write_gpt(disk, [Partition(1, 2048, 4096, LINUX_FS, name="data")],
+...           disk_guid="01234567-89AB-CDEF-0123-456789ABCDEF")
+>>> t = read_table(disk)
+>>> t.label, t.id, [(p.node_number, p.start, p.size, p.name) for p in t.partitions]
+('gpt', '01234567-89AB-CDEF-0123-456789ABCDEF', [(1, 2048, 4096, 'data')])
+>>> read_table(io.BytesIO(bytes(4096)))
+Traceback (most recent call last):
+...
+ValueError: no partition table: MBR signature at byte 510 is 0x0000, expected 0x55 0xAA
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import os
+import stat
+import struct
+import sys
+import uuid
+import zlib
+from typing import BinaryIO
+
+from disk_limits import chs_bytes
+from safety import check_image_path
+
+LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+EFI_SYSTEM = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+EXTENDED_TYPES = (0x05, 0x0F, 0x85)      # DOS extended, W95 extended (LBA), Linux extended
+MAX_LOGICAL = 256                        # more EBRs than this means a loop or garbage
+
+
+@dataclasses.dataclass
+class Partition:
+    """One partition. For MBR `type` is the hex id ("83", "5"), for GPT the type GUID."""
+
+    node_number: int                  # kernel numbering: sda1-4 primary, sda5.. logical
+    start: int                        # first sector (absolute LBA)
+    size: int                         # in sectors
+    type: str
+    bootable: bool = False            # MBR boot flag 0x80
+    uuid: str | None = None           # GPT unique partition GUID (PARTUUID)
+    name: str = ""                    # GPT partition name (PARTLABEL), UTF-16LE on disk
+    attrs: int = 0                    # GPT attribute bits
+    ebr: int | None = None            # MBR logical: LBA of the EBR describing it
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size - 1
+
+
+@dataclasses.dataclass
+class Table:
+    label: str                        # "dos" or "gpt"
+    id: str                           # "0x1234abcd" or the disk GUID
+    sector_size: int
+    total_sectors: int
+    partitions: list[Partition]
+    first_lba: int = 0                # GPT first/last usable LBA
+    last_lba: int = 0
+    entries: int = 0                  # GPT entry-array length
+    copies: dict[str, str] = dataclasses.field(default_factory=dict)   # GPT copy -> "ok" or problem
+
+
+# ---------------------------------------------------------------- disk access
+def _size(f: BinaryIO) -> int:
+    f.seek(0, os.SEEK_END)
+    return f.tell()
+
+
+def _read(f: BinaryIO, offset: int, length: int, what: str) -> bytes:
+    f.seek(offset)
+    data = f.read(length)
+    if len(data) != length:
+        raise ValueError(f"truncated image: {what} needs bytes {offset}..{offset + length - 1} "
+                         f"but the image ends at byte {offset + len(data)}")
+    return data
+
+
+def _write(f: BinaryIO, offset: int, data: bytes) -> None:
+    f.seek(offset)
+    f.write(data)
+
+
+# ---------------------------------------------------------------- MBR
+# --8<-- [start:mbr]
+MBR_ENTRY = struct.Struct("<B3sB3sII")   # boot flag, CHS start, type, CHS end, LBA start, sectors
+
+
+def mbr_entries(sector: bytes) -> list[tuple[int, int, int, int]]:
+    """The four entries of an MBR or EBR: (boot flag, type, relative start, sectors)."""
+    if sector[510:512] != b"\x55\xaa":
+        raise ValueError("no partition table: MBR signature at byte 510 is "
+                         f"0x{sector[510]:02X}{sector[511]:02X}, expected 0x55 0xAA")
+    out = []
+    for i in range(4):                   # entries at bytes 446, 462, 478, 494
+        boot, _chs1, ptype, _chs2, start, count = MBR_ENTRY.unpack_from(sector, 446 + 16 * i)
+        out.append((boot, ptype, start, count))
+    return out
+# --8<-- [end:mbr]
+
+
+def _mbr_entry(boot: bool, ptype: int, start: int, size: int, offset: int) -> bytes:
+    """A 16-byte entry; `offset` is what start is relative to (0, an EBR, or the extended)."""
+    absolute = offset + start
+    return MBR_ENTRY.pack(0x80 if boot else 0, chs_bytes(absolute), ptype,
+                          chs_bytes(absolute + size - 1), start, size)
+
+
+# --8<-- [start:ebr]
+def read_logical(f: BinaryIO, ext_start: int, ext_size: int, ss: int) -> list[Partition]:
+    """Follow the EBR chain of the extended partition starting at ext_start.
+
+    Each EBR holds a data entry (start relative to this EBR) and a link entry
+    (start of the next EBR, relative to the extended partition's start).
+    """
+    parts: list[Partition] = []
+    seen: set[int] = set()
+    ebr = ext_start
+    while True:
+        if ebr in seen:
+            raise ValueError(f"loop in the EBR chain: the EBR at LBA {ebr} is linked twice")
+        if len(seen) >= MAX_LOGICAL:
+            raise ValueError(f"EBR chain longer than {MAX_LOGICAL} links")
+        if not ext_start <= ebr < ext_start + ext_size:
+            raise ValueError(f"EBR link to LBA {ebr} leaves the extended partition "
+                             f"(LBA {ext_start}..{ext_start + ext_size - 1})")
+        seen.add(ebr)
+        entries = mbr_entries(_read(f, ebr * ss, 512, f"EBR at LBA {ebr}"))
+        data = [e for e in entries if e[3] and e[1] and e[1] not in EXTENDED_TYPES]
+        link = [e for e in entries if e[3] and e[1] in EXTENDED_TYPES]
+        if data:                                      # an EBR without data is an empty link
+            boot, ptype, rel, count = data[0]
+            parts.append(Partition(5 + len(parts), ebr + rel, count, f"{ptype:x}",
+                                   bootable=boot == 0x80, ebr=ebr))
+        if not link:
+            return parts
+        ebr = ext_start + link[0][2]
+# --8<-- [end:ebr]
+
+
+def read_mbr(f: BinaryIO, ss: int, total: int) -> Table:
+    sector0 = _read(f, 0, 512, "the MBR")
+    entries = mbr_entries(sector0)
+    parts: list[Partition] = []
+    logical: list[Partition] = []
+    for i, (boot, ptype, start, count) in enumerate(entries):
+        if sector0[446 + 16 * i: 462 + 16 * i] == bytes(16):
+            continue                                  # an all-zero slot is unused
+        parts.append(Partition(i + 1, start, count, f"{ptype:x}", bootable=boot == 0x80))
+        if ptype in EXTENDED_TYPES and not logical and count:
+            logical = read_logical(f, start, count, ss)
+    disk_id = struct.unpack_from("<I", sector0, 440)[0]
+    table = Table("dos", f"0x{disk_id:08x}", ss, total, parts + logical)
+    _check_layout(table)
+    return table
+
+
+def write_mbr(f: BinaryIO, partitions: list[Partition], disk_id: int = 0,
+              sector_size: int = 512) -> None:
+    """Write an MBR (and the EBR chain for partitions numbered 5 and up).
+
+    A logical partition's EBR goes where sfdisk puts it unless `ebr` is set:
+    the first at the start of the extended partition, the others one MiB
+    (or one sector, if there is no room) before their partition.
+    """
+    ss = sector_size
+    primary = [p for p in partitions if p.node_number <= 4]
+    logical = sorted((p for p in partitions if p.node_number > 4), key=lambda p: p.node_number)
+    if len({p.node_number for p in primary}) != len(primary):
+        raise ValueError("two primary partitions with the same number: use 1..4 once each")
+    sector0 = bytearray(_read(f, 0, 512, "the MBR")) if _size(f) >= 512 else bytearray(512)
+    sector0[440:444] = struct.pack("<I", disk_id)
+    sector0[444:510] = bytes(66)
+    for p in primary:
+        ptype = int(p.type, 16)
+        sector0[446 + 16 * (p.node_number - 1):][:16] = _mbr_entry(p.bootable, ptype, p.start, p.size, 0)
+    sector0[510:512] = b"\x55\xaa"
+    _write(f, 0, bytes(sector0))
+    if not logical:
+        return
+    ext = [p for p in primary if int(p.type, 16) in EXTENDED_TYPES]
+    if len(ext) != 1:
+        raise ValueError(f"logical partitions need exactly one extended partition, found {len(ext)}")
+    ext_start = ext[0].start
+    ebrs = []
+    for i, p in enumerate(logical):
+        if p.ebr is not None:
+            ebrs.append(p.ebr)
+        elif i == 0:
+            ebrs.append(ext_start)
+        else:
+            gap = 2048 if p.start - 2048 > logical[i - 1].end else 1
+            ebrs.append(p.start - gap)
+    for i, (p, ebr) in enumerate(zip(logical, ebrs)):
+        sector = bytearray(ss)
+        sector[446:462] = _mbr_entry(p.bootable, int(p.type, 16), p.start - ebr, p.size, ebr)
+        if i + 1 < len(logical):
+            nxt, nebr = logical[i + 1], ebrs[i + 1]
+            sector[462:478] = _mbr_entry(False, 0x05, nebr - ext_start, nxt.end - nebr + 1, ext_start)
+        sector[510:512] = b"\x55\xaa"
+        _write(f, ebr * ss, bytes(sector))
+
+
+# ---------------------------------------------------------------- GPT
+# --8<-- [start:gpt-header]
+GPT_HEADER = struct.Struct("<8sIIIIQQQQ16sQIII")   # 92 bytes, UEFI spec table 5-5
+GPT_ENTRY = struct.Struct("<16s16sQQQ72s")           # 128 bytes, UEFI spec table 5-6
+
+
+def guid_str(raw: bytes) -> str:
+    """On disk the first three GUID fields are little-endian (uuid.bytes_le)."""
+    return str(uuid.UUID(bytes_le=raw)).upper()
+
+
+def parse_gpt_header(sector: bytes) -> dict:
+    (sig, rev, hsize, hcrc, _res, my_lba, alt_lba, first, last, disk_guid,
+     entries_lba, n_entries, entry_size, entries_crc) = GPT_HEADER.unpack_from(sector)
+    return dict(signature=sig, revision=rev, header_size=hsize, header_crc=hcrc,
+                my_lba=my_lba, alternate_lba=alt_lba, first_lba=first, last_lba=last,
+                disk_guid=guid_str(disk_guid), entries_lba=entries_lba,
+                entries=n_entries, entry_size=entry_size, entries_crc=entries_crc)
+
+
+def header_crc(sector: bytes, header_size: int) -> int:
+    """CRC32 of the first header_size bytes with the CRC field (bytes 16-19) as zero."""
+    data = bytearray(sector[:header_size])
+    data[16:20] = bytes(4)
+    return zlib.crc32(data)
+# --8<-- [end:gpt-header]
+
+
+# --8<-- [start:gpt-copy]
+def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | None, bytes, str]:
+    """Read the GPT header at `lba` and its entry array; return (header, array, "ok" or problem).
+
+    The checks are those of libfdisk's gpt_read_header(): signature, header
+    size, header CRC32, entry-array CRC32, usable range inside the disk, and
+    the header's own LBA.
+    """
+    if not 0 < lba < total:
+        return None, b"", f"header LBA {lba} is outside the disk (0..{total - 1})"
+    sector = _read(f, lba * ss, ss, f"GPT header at LBA {lba}")
+    h = parse_gpt_header(sector)
+    if h["signature"] != b"EFI PART":
+        return None, b"", f"no 'EFI PART' signature at LBA {lba}"
+    if not 92 <= h["header_size"] <= ss:
+        return None, b"", f"header size {h['header_size']} outside 92..{ss}"
+    crc = header_crc(sector, h["header_size"])
+    if crc != h["header_crc"]:
+        return None, b"", (f"header CRC mismatch at LBA {lba}: stored 0x{h['header_crc']:08x}, "
+                           f"computed 0x{crc:08x}")
+    if h["entries"] < 1 or h["entry_size"] < 128 or h["entry_size"] % 8:
+        return None, b"", (f"entry array of {h['entries']} x {h['entry_size']} bytes: need at least "
+                           "1 entry of at least 128 bytes (a multiple of 8)")
+    length = h["entries"] * h["entry_size"]
+    array_end = h["entries_lba"] + -(-length // ss) - 1      # last sector of the array
+    if array_end >= total:
+        return None, b"", (f"entry count {h['entries']} runs the array (LBA {h['entries_lba']}.."
+                           f"{array_end}) past the end of the disk (LBA {total - 1})")
+    array = _read(f, h["entries_lba"] * ss, length, "GPT entry array")
+    if zlib.crc32(array) != h["entries_crc"]:
+        return h, array, (f"entry array CRC mismatch (array at LBA {h['entries_lba']}): stored "
+                          f"0x{h['entries_crc']:08x}, computed 0x{zlib.crc32(array):08x}")
+    if not h["first_lba"] <= h["last_lba"] < total or h["my_lba"] != lba:
+        return None, b"", (f"header at LBA {lba} is inconsistent: my_lba {h['my_lba']}, usable "
+                           f"LBA {h['first_lba']}..{h['last_lba']}, disk LBA 0..{total - 1}")
+    inside = h["first_lba"] <= h["entries_lba"] <= h["last_lba"] or \
+        h["first_lba"] <= array_end <= h["last_lba"]
+    if inside:
+        return None, b"", (f"entry count {h['entries']} is beyond the array: entries at LBA "
+                           f"{h['entries_lba']}..{array_end} overlap the usable area "
+                           f"{h['first_lba']}..{h['last_lba']}")
+    return h, array, "ok"
+# --8<-- [end:gpt-copy]
+
+
+def gpt_copies(f: BinaryIO, ss: int, total: int) -> tuple[dict, bytes, dict[str, str]]:
+    """Check both copies; return the header and array to use and a status per copy."""
+    primary, parray, pstatus = check_gpt_copy(f, 1, ss, total)
+    backup_lba = primary["alternate_lba"] if primary and pstatus == "ok" else total - 1
+    backup, barray, bstatus = check_gpt_copy(f, backup_lba, ss, total)
+    status = {"primary": pstatus, "backup": bstatus}
+    if pstatus == "ok":
+        return primary, parray, status
+    if bstatus == "ok":
+        return backup, barray, status
+    raise ValueError(f"both GPT copies are damaged: primary: {pstatus}; backup: {bstatus}")
+
+
+def _utf16_name(raw: bytes) -> str:
+    # UTF-16LE up to the first NUL; lone surrogates kept, as libfdisk keeps them
+    return raw.decode("utf-16-le", "surrogatepass").split("\x00")[0]
+
+
+def read_gpt(f: BinaryIO, ss: int, total: int) -> Table:
+    h, array, status = gpt_copies(f, ss, total)
+    parts = []
+    for i in range(h["entries"]):
+        tguid, pguid, start, end, attrs, name = GPT_ENTRY.unpack_from(array, i * h["entry_size"])
+        if tguid == bytes(16) and start == 0:
+            continue                                  # unused entry
+        parts.append(Partition(i + 1, start, end - start + 1, guid_str(tguid), uuid=guid_str(pguid),
+                               name=_utf16_name(name), attrs=attrs))
+    table = Table("gpt", h["disk_guid"], ss, total, parts, first_lba=h["first_lba"],
+                  last_lba=h["last_lba"], entries=h["entries"], copies=status)
+    _check_layout(table)
+    return table
+
+
+def _gpt_header_bytes(h: dict, ss: int) -> bytes:
+    sector = bytearray(ss)
+    GPT_HEADER.pack_into(sector, 0, b"EFI PART", 0x00010000, 92, 0, 0, h["my_lba"], h["alternate_lba"],
+                         h["first_lba"], h["last_lba"], uuid.UUID(h["disk_guid"]).bytes_le,
+                         h["entries_lba"], h["entries"], h["entry_size"], h["entries_crc"])
+    sector[16:20] = struct.pack("<I", header_crc(sector, 92))
+    return bytes(sector)
+
+
+# --8<-- [start:gpt-write]
+def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = None,
+              sector_size: int = 512, entries: int = 128, first_lba: int | None = None,
+              last_lba: int | None = None) -> None:
+    """Write protective MBR, primary header + array, backup array + header.
+
+    first_lba/last_lba default to the smallest layout (sgdisk's 34 and
+    total-34 for 512-byte sectors; sfdisk uses 2048 as first_lba).
+    """
+    ss = sector_size
+    total = _size(f) // ss
+    array_sectors = -(-entries * 128 // ss)
+    first = 2 + array_sectors if first_lba is None else first_lba
+    last = total - 2 - array_sectors if last_lba is None else last_lba
+    if total < 2 * array_sectors + 4 or not 2 + array_sectors <= first <= last <= total - 2 - array_sectors:
+        raise ValueError(f"disk of {total} sectors is too small for a GPT with {entries} entries "
+                         f"and usable LBA {first}..{last}")
+    array = bytearray(entries * 128)
+    for p in partitions:
+        if not 1 <= p.node_number <= entries:
+            raise ValueError(f"partition number {p.node_number} outside 1..{entries}")
+        name = p.name.encode("utf-16-le", "surrogatepass")
+        if len(name) > 72:
+            raise ValueError(f"partition name {p.name!r} is longer than 36 UTF-16 code units")
+        GPT_ENTRY.pack_into(array, (p.node_number - 1) * 128, uuid.UUID(p.type).bytes_le,
+                            uuid.UUID(p.uuid or str(uuid.uuid4())).bytes_le,
+                            p.start, p.end, p.attrs, name)
+    guid = disk_guid or str(uuid.uuid4())
+    h = dict(my_lba=1, alternate_lba=total - 1, first_lba=first, last_lba=last, disk_guid=guid,
+             entries_lba=2, entries=entries, entry_size=128, entries_crc=zlib.crc32(array))
+    # protective MBR: one entry of type 0xEE from LBA 1 over the whole disk (at most 2^32-1)
+    pmbr = bytearray(512)
+    pmbr[446:462] = MBR_ENTRY.pack(0, b"\x00\x02\x00", 0xEE, b"\xff\xff\xff", 1,
+                                   min(total - 1, 0xFFFFFFFF))
+    pmbr[510:512] = b"\x55\xaa"
+    _write(f, 0, bytes(pmbr))
+    _write(f, ss, _gpt_header_bytes(h, ss))
+    _write(f, 2 * ss, bytes(array))
+    backup = dict(h, my_lba=total - 1, alternate_lba=1, entries_lba=total - 1 - array_sectors)
+    _write(f, backup["entries_lba"] * ss, bytes(array))
+    _write(f, (total - 1) * ss, _gpt_header_bytes(backup, ss))
+# --8<-- [end:gpt-write]
+
+
+# --8<-- [start:repair]
+def repair_gpt(f: BinaryIO, sector_size: int = 512) -> str:
+    """Rewrite the damaged GPT copy from the good one; return what was done."""
+    ss = sector_size
+    total = _size(f) // ss
+    h, array, status = gpt_copies(f, ss, total)
+    if status["primary"] == "ok" and status["backup"] == "ok":
+        return "both GPT copies are valid, nothing to repair"
+    sectors = -(-len(array) // ss)
+    if status["primary"] != "ok":          # the good copy is the backup: rebuild LBA 1 and LBA 2..
+        new = dict(h, my_lba=1, alternate_lba=h["my_lba"], entries_lba=2)
+        target = "primary"
+    else:                                  # rebuild the backup at the primary's alternate LBA
+        new = dict(h, my_lba=h["alternate_lba"], alternate_lba=1,
+                   entries_lba=h["alternate_lba"] - sectors)
+        target = "backup"
+    if target == "primary" and 2 + sectors > new["first_lba"]:
+        raise ValueError(f"entry array of {sectors} sectors does not fit between LBA 2 and "
+                         f"the first usable LBA {new['first_lba']}")
+    if target == "backup" and not new["last_lba"] < new["entries_lba"] < new["my_lba"] < total:
+        raise ValueError(f"backup header LBA {new['my_lba']} leaves no room for the array "
+                         f"after the last usable LBA {new['last_lba']} (disk has {total} sectors)")
+    _write(f, new["entries_lba"] * ss, array)
+    _write(f, new["my_lba"] * ss, _gpt_header_bytes(new, ss))
+    return (f"rewrote the {target} GPT copy (header at LBA {new['my_lba']}, entries at LBA "
+            f"{new['entries_lba']}) from the {'backup' if target == 'primary' else 'primary'}")
+# --8<-- [end:repair]
+
+
+# ---------------------------------------------------------------- both
+def _check_layout(t: Table) -> None:
+    """Every partition inside the disk (and inside its container); no two overlap."""
+    lo, hi = (t.first_lba, t.last_lba) if t.label == "gpt" else (0, t.total_sectors - 1)
+    ext = next((p for p in t.partitions if t.label == "dos" and p.node_number <= 4
+                and int(p.type, 16) in EXTENDED_TYPES), None)
+    for p in t.partitions:
+        if p.size <= 0 and t.label == "gpt":
+            raise ValueError(f"partition {p.node_number}: end LBA before start LBA {p.start}")
+        if p.size and (p.start < lo or p.end > hi):
+            where = "usable LBA range" if t.label == "gpt" else "image"
+            raise ValueError(f"partition {p.node_number} (LBA {p.start}..{p.end}) lies outside the "
+                             f"{where} {lo}..{hi}: truncated image or corrupt entry")
+        if ext and p.node_number > 4 and (p.ebr < ext.start or p.end > ext.end):
+            raise ValueError(f"logical partition {p.node_number} (LBA {p.start}..{p.end}) lies "
+                             f"outside the extended partition {ext.start}..{ext.end}")
+    used = [p for p in t.partitions if p.size and p is not ext]
+    used.sort(key=lambda p: p.start)
+    for a, b in zip(used, used[1:]):
+        if b.start <= a.end:
+            raise ValueError(f"partitions {a.node_number} (LBA {a.start}..{a.end}) and "
+                             f"{b.node_number} (LBA {b.start}..{b.end}) overlap")
+
+
+def _sector_size(f: BinaryIO) -> int:
+    """Regular files use 512-byte sectors (as sfdisk does); a loop device tells its own."""
+    try:
+        mode = os.fstat(f.fileno()).st_mode
+    except (AttributeError, io.UnsupportedOperation):
+        return 512
+    if stat.S_ISBLK(mode):
+        import fcntl
+        blksszget = 0x1268
+        return struct.unpack("i", fcntl.ioctl(f.fileno(), blksszget, b"\0" * 4))[0]
+    return 512
+
+
+def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
+    """Read the partition table of an open image: GPT if the MBR is protective, else MBR."""
+    ss = sector_size or _sector_size(f)
+    if ss not in (512, 1024, 2048, 4096):
+        raise ValueError(f"sector size {ss} is not supported: use 512, 1024, 2048 or 4096")
+    size = _size(f)
+    if size < 512:
+        raise ValueError(f"image of {size} bytes is too small: an MBR needs 512 bytes")
+    total = size // ss
+    entries = mbr_entries(_read(f, 0, 512, "the MBR"))
+    types = [e[1] for e in entries]
+    if 0xEE in types:
+        # libfdisk: a protective MBR (only 0xEE entries) must start at LBA 1; a hybrid need not
+        hybrid = any(t not in (0, 0xEE) for t in types)
+        if hybrid or entries[types.index(0xEE)][2] == 1:
+            if total < 3:
+                raise ValueError(f"image of {total} sectors is too small for a GPT (needs at least 3)")
+            return read_gpt(f, ss, total)
+    return read_mbr(f, ss, total)
+
+
+# ---------------------------------------------------------------- sfdisk -J
+# --8<-- [start:json]
+def _json_str(value: bytes) -> bytes:
+    """libsmartcols/jsonwrt escaping: quote and backslash, control bytes; UTF-8 passes through."""
+    out = bytearray(b'"')
+    short = {8: b"\\b", 9: b"\\t", 10: b"\\n", 12: b"\\f", 13: b"\\r"}
+    for c in value:
+        if c in (0x22, 0x5C):
+            out += b"\\" + bytes([c])
+        elif c >= 0x20:
+            out.append(c)
+        else:
+            out += short.get(c, b"\\u00%02x" % c)
+    return bytes(out + b'"')
+
+
+# the one type GUID sfdisk's table (util-linux 2.38) spells in lower case
+_SFDISK_TYPE_SPELLING = {"773F91EF-66D4-49B5-BD83-D683BF40AD16": "773f91ef-66d4-49b5-bd83-d683bf40ad16"}
+_ATTR_NAMES = {0: "RequiredPartition", 1: "NoBlockIOProtocol", 2: "LegacyBIOSBootable"}
+
+
+def attrs_string(attrs: int) -> str | None:
+    """GPT attribute bits as sfdisk names them; bits 3-47 are not shown (None if no bits at all)."""
+    if not attrs:
+        return None
+    words = [name for bit, name in _ATTR_NAMES.items() if attrs >> bit & 1]
+    guid_bits = [str(b) for b in range(48, 64) if attrs >> b & 1]
+    if guid_bits:
+        words.append("GUID:" + ",".join(guid_bits))
+    return " ".join(words)
+
+
+def node_name(device: str, number: int) -> str:
+    """Partition device name as libfdisk's fdisk_partname() builds it: sda1, loop0p1, nvme0n1p1."""
+    if device.endswith("disc"):
+        return f"{device[:-4]}part{number}"
+    if device.startswith(("/dev/disk/by-id", "/dev/disk/by-path", "/dev/mapper")):
+        for sep in ("", "p"):
+            if os.path.exists(f"{device}{sep}{number}"):
+                return f"{device}{sep}{number}"
+        return f"{device}-part{number}"
+    return f"{device}{'p' if device[-1:].isdigit() else ''}{number}"
+
+
+def sfdisk_json(t: Table, device: str, grain: int = 1024 * 1024) -> bytes:
+    """The bytes `sfdisk -J device` prints for this table."""
+    def s(text: str) -> bytes:
+        return _json_str(text.encode("utf-8", "surrogatepass"))
+
+    head = [(b"label", s(t.label)), (b"id", s(t.id)), (b"device", s(device)),
+            (b"unit", s("sectors"))]
+    if t.label == "gpt":
+        head += [(b"firstlba", b"%d" % t.first_lba), (b"lastlba", b"%d" % t.last_lba)]
+        if t.entries != 128:
+            head.append((b"table-length", s(str(t.entries))))
+    # libfdisk aligns to 1 MiB, or to the physical sector on disks of 4 grains or less
+    if t.total_sectors <= 4 * grain // t.sector_size:
+        grain = t.sector_size
+    if grain != 1024 * 1024:
+        head.append((b"grain", s(str(grain))))
+    head.append((b"sectorsize", b"%d" % t.sector_size))
+    lines = [b'      "%s": %s' % kv for kv in head]
+    out = b'{\n   "partitiontable": {\n' + b",\n".join(lines)
+    objects = []
+    for p in t.partitions:
+        fields = [(b"node", s(node_name(device, p.node_number))),
+                  (b"start", b"%d" % p.start), (b"size", b"%d" % p.size),
+                  (b"type", s(_SFDISK_TYPE_SPELLING.get(p.type, p.type)))]
+        if p.uuid:
+            fields.append((b"uuid", s(p.uuid)))
+        if p.name:
+            fields.append((b"name", s(p.name)))
+        if t.label == "gpt" and p.attrs:
+            words = attrs_string(p.attrs)
+            fields.append((b"attrs", s(words) if words else b"null"))
+        if p.bootable:
+            fields.append((b"bootable", b"true"))
+        body = b",\n".join(b'            "%s": %s' % kv for kv in fields)
+        objects.append(b"{\n" + body + b"\n         }")
+    if objects:
+        out += b',\n      "partitions": [\n         ' + b",".join(objects) + b"\n      ]"
+    return out + b"\n   }\n}\n"
+# --8<-- [end:json]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print an image's partition table as `sfdisk -J` does; check or repair GPT copies.")
+    parser.add_argument("image", help="disk image file (or loop device)")
+    parser.add_argument("--sector-size", type=int, choices=(512, 1024, 2048, 4096),
+                        help="logical sector size (default: 512 for files, the device's own for loops)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="report the state of both GPT copies")
+    group.add_argument("--repair", action="store_true", help="rewrite a damaged GPT copy from the good one")
+    args = parser.parse_args(argv)
+    try:
+        check_image_path(args.image)
+        with open(args.image, "r+b" if args.repair else "rb") as f:
+            if args.repair:
+                print(repair_gpt(f, args.sector_size or _sector_size(f)))
+                return 0
+            table = read_table(f, args.sector_size)
+    except (ValueError, OSError) as exc:
+        print(f"partition_table.py: {args.image}: {exc}", file=sys.stderr)
+        return 2
+    bad = {k: v for k, v in table.copies.items() if v != "ok"}
+    if args.check:
+        if table.label != "gpt":
+            print(f"{args.image}: MBR (dos) table, {len(table.partitions)} partitions, no GPT copies")
+        for copy, state in table.copies.items():
+            print(f"{copy}: {state}")
+        return 1 if bad else 0
+    for copy, state in bad.items():
+        good = "backup" if copy == "primary" else "primary"
+        print(f"partition_table.py: the {copy} GPT copy is damaged ({state}); using the {good}",
+              file=sys.stderr)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(sfdisk_json(table, args.image))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
