@@ -1,0 +1,47 @@
+# 存储与虚拟化面试手册 — build, serve and test.
+# A fresh Debian/Ubuntu machine needs only: python3 (with venv), npm, make.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+MKDOCS := $(VENV)/bin/mkdocs
+SITE := site
+export NO_MKDOCS_2_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv lab-venv deps serve build test bench clean
+
+venv: $(VENV)/.site-ok node_modules/.ok
+
+$(VENV)/.site-ok: requirements.txt constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+lab-venv: $(VENV)/.lab-ok
+$(VENV)/.lab-ok: $(VENV)/.site-ok requirements-lab.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-lab.txt -c constraints.txt
+	touch $@
+
+node_modules/.ok: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps:
+	scripts/install-debian-deps.sh
+
+serve: venv
+	$(MKDOCS) serve -a 127.0.0.1:8000
+
+build: venv
+	$(MKDOCS) build --strict -d $(SITE)
+
+# Every test: Debian packages, Python packages, the strict site build, then pytest
+# (pages, snippets' doctests, unit, twins, labs, site in Chromium).
+test: deps lab-venv venv build
+	$(PY) -m pytest
+
+bench: lab-venv venv
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(SITE) dist

@@ -1,0 +1,113 @@
+"""Shared helpers for lab tests: run real tools on image files and loop devices.
+
+Every lab works inside a temporary directory, on image files it creates there,
+and cleans up what it attached or mounted even when the test fails.  Nothing
+here will touch a device that is not a loop device backed by such a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
+
+
+def need_root() -> None:
+    """Skip (which fails the run under CI=true) unless we are root."""
+    if os.geteuid() != 0:
+        pytest.skip("this lab needs root (loop devices, mount)")
+
+
+def need_tools(*names: str) -> None:
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        pytest.skip("missing tools: " + ", ".join(missing) + " (make test installs them)")
+
+
+def run(cmd: Sequence[str] | str, *, check: bool = True, input: str | None = None,
+        env: dict | None = None, timeout: float = 120, cwd: str | os.PathLike | None = None,
+        ) -> subprocess.CompletedProcess:
+    """Run a command, capture text output; on failure raise with stdout/stderr shown."""
+    shell = isinstance(cmd, str)
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    proc = subprocess.run(cmd, shell=shell, input=input, capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {cmd}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def make_image(path: Path, size_bytes: int) -> Path:
+    """Create a sparse image file of the given size (never a device)."""
+    path = Path(path)
+    with open(path, "wb") as f:
+        f.truncate(size_bytes)
+    return path
+
+
+@contextlib.contextmanager
+def loop_device(image: Path, *, partitions: bool = True) -> Iterator[str]:
+    """Attach a regular image file to a free loop device; detach it afterwards.
+
+    `losetup -P` makes no partition nodes on this kernel, so partitions are
+    added with `partx -a` (and removed with `partx -d`).
+    """
+    need_root()
+    need_tools("losetup", "partx")
+    st = os.stat(image)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"refusing {image}: labs attach regular image files only")
+    dev = run(["losetup", "--find", "--show", str(image)]).stdout.strip()
+    if not dev.startswith("/dev/loop"):
+        raise AssertionError(f"losetup returned {dev!r}, not a loop device")
+    try:
+        if partitions:
+            run(["partx", "-a", dev], check=False)
+            time.sleep(0.2)
+        yield dev
+    finally:
+        if partitions:
+            run(["partx", "-d", dev], check=False)
+        for _ in range(10):
+            if run(["losetup", "-d", dev], check=False).returncode == 0:
+                break
+            time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def mounted(source: str, target: Path, *options: str) -> Iterator[Path]:
+    """Mount source on target (a directory we create); always unmount."""
+    need_root()
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    args = ["mount"]
+    if options:
+        args += ["-o", ",".join(options)]
+    run(args + [source, str(target)])
+    try:
+        yield target
+    finally:
+        if run(["umount", str(target)], check=False).returncode != 0:
+            run(["umount", "-l", str(target)], check=False)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    """Poll predicate() until it returns a truthy value; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
