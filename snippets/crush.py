@@ -1,0 +1,1084 @@
+"""CRUSH in plain Python: the placement function Ceph uses to map a PG to OSDs.
+
+This module reads a CRUSH map in crushtool's text format (the output of
+``crushtool -d``) and computes the same mappings as Ceph's C implementation
+(src/crush/mapper.c, hash.c, crush_ln_table.h, builder.c of Ceph 16.2):
+
+* the rjenkins1 hash (``crush_hash32_rjenkins1_2/3/4``);
+* straw2 buckets with Ceph's fixed-point natural-log table, and the older
+  uniform, list and tree buckets (straw v1 is refused);
+* ``choose``/``chooseleaf`` in ``firstn`` and ``indep`` modes with the retry
+  tunables of a current map, ``set_choose_tries``/``set_chooseleaf_tries``
+  and the other ``set_*`` steps, several take/emit blocks in one rule;
+* device classes: ``step take default class ssd`` walks the shadow tree
+  (``default~ssd``) that Ceph builds from the ``id -N class X`` lines;
+* ``choose_args`` (weight sets and ids written by the balancer).
+
+As a script it is the twin of ``crushtool --test --show-mappings``:
+
+    python snippets/crush.py -i MAP.txt --test --rule 0 --num-rep 3 \\
+        --min-x 0 --max-x 9 --show-mappings
+
+>>> m = CrushMap.parse(EXAMPLE_MAP)
+>>> m.do_rule(0, 0, 3)
+[4, 0, 2]
+>>> m.do_rule(1, 0, 3)          # rule 1 takes only the ssd devices
+[3, 1, 5]
+>>> CrushMap.parse("device 0 osd.0\\nhost h { id -1 alg straw2 item osd.9 }")
+Traceback (most recent call last):
+...
+ValueError: bucket 'h': item 'osd.9' is not defined (define devices and child buckets first)
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import struct
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal, getcontext
+from typing import Dict, List, Optional, Tuple
+
+# An example small enough to read: 3 hosts x 2 OSDs, one hdd and one ssd each.
+EXAMPLE_MAP = """
+tunable choose_local_tries 0
+tunable choose_local_fallback_tries 0
+tunable choose_total_tries 50
+tunable chooseleaf_descend_once 1
+tunable chooseleaf_vary_r 1
+tunable chooseleaf_stable 1
+tunable straw_calc_version 1
+tunable allowed_bucket_algs 54
+device 0 osd.0 class hdd
+device 1 osd.1 class ssd
+device 2 osd.2 class hdd
+device 3 osd.3 class ssd
+device 4 osd.4 class hdd
+device 5 osd.5 class ssd
+type 0 osd
+type 1 host
+type 11 root
+host node1 {
+    id -3
+    id -4 class hdd
+    id -5 class ssd
+    alg straw2
+    hash 0
+    item osd.0 weight 1.000
+    item osd.1 weight 0.500
+}
+host node2 {
+    id -6
+    id -7 class hdd
+    id -8 class ssd
+    alg straw2
+    hash 0
+    item osd.2 weight 1.000
+    item osd.3 weight 0.500
+}
+host node3 {
+    id -9
+    id -10 class hdd
+    id -11 class ssd
+    alg straw2
+    hash 0
+    item osd.4 weight 1.000
+    item osd.5 weight 0.500
+}
+root default {
+    id -1
+    id -2 class hdd
+    id -12 class ssd
+    alg straw2
+    hash 0
+    item node1 weight 1.500
+    item node2 weight 1.500
+    item node3 weight 1.500
+}
+rule replicated_rule {
+    id 0
+    type replicated
+    min_size 1
+    max_size 10
+    step take default
+    step chooseleaf firstn 0 type host
+    step emit
+}
+rule fast {
+    id 1
+    type replicated
+    min_size 1
+    max_size 10
+    step take default class ssd
+    step chooseleaf firstn 0 type host
+    step emit
+}
+"""
+
+MASK32 = 0xFFFFFFFF
+CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
+CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
+S64_MIN = -(1 << 63)
+
+# --8<-- [start:hash]
+# Robert Jenkins' 96-bit mix, as in Ceph's src/crush/hash.c.  Python ints are
+# unbounded, so every step is masked back to 32 bits.
+CRUSH_HASH_SEED = 1315423911
+
+
+def _mix(a: int, b: int, c: int) -> Tuple[int, int, int]:
+    a = (a - b - c) & MASK32; a ^= c >> 13
+    b = (b - c - a) & MASK32; b ^= (a << 8) & MASK32
+    c = (c - a - b) & MASK32; c ^= b >> 13
+    a = (a - b - c) & MASK32; a ^= c >> 12
+    b = (b - c - a) & MASK32; b ^= (a << 16) & MASK32
+    c = (c - a - b) & MASK32; c ^= b >> 5
+    a = (a - b - c) & MASK32; a ^= c >> 3
+    b = (b - c - a) & MASK32; b ^= (a << 10) & MASK32
+    c = (c - a - b) & MASK32; c ^= b >> 15
+    return a, b, c
+
+
+def hash32_2(a: int, b: int) -> int:
+    """crush_hash32_rjenkins1_2: two 32-bit inputs (negative ids wrap)."""
+    a &= MASK32; b &= MASK32
+    h = CRUSH_HASH_SEED ^ a ^ b
+    x, y = 231232, 1232
+    a, b, h = _mix(a, b, h)
+    x, a, h = _mix(x, a, h)
+    b, y, h = _mix(b, y, h)
+    return h
+
+
+def hash32_3(a: int, b: int, c: int) -> int:
+    """crush_hash32_rjenkins1_3: used by straw2 (x, item id, r)."""
+    a &= MASK32; b &= MASK32; c &= MASK32
+    h = CRUSH_HASH_SEED ^ a ^ b ^ c
+    x, y = 231232, 1232
+    a, b, h = _mix(a, b, h)
+    c, x, h = _mix(c, x, h)
+    y, a, h = _mix(y, a, h)
+    b, x, h = _mix(b, x, h)
+    y, c, h = _mix(y, c, h)
+    return h
+
+
+def hash32_4(a: int, b: int, c: int, d: int) -> int:
+    """crush_hash32_rjenkins1_4: used by list and tree buckets."""
+    a &= MASK32; b &= MASK32; c &= MASK32; d &= MASK32
+    h = CRUSH_HASH_SEED ^ a ^ b ^ c ^ d
+    x, y = 231232, 1232
+    a, b, h = _mix(a, b, h)
+    c, d, h = _mix(c, d, h)
+    a, x, h = _mix(a, x, h)
+    y, b, h = _mix(y, b, h)
+    c, x, h = _mix(c, x, h)
+    y, d, h = _mix(y, d, h)
+    return h
+
+
+def hash32_5(a: int, b: int, c: int, d: int, e: int) -> int:
+    """crush_hash32_rjenkins1_5 (unused by the mapper, kept for completeness)."""
+    a &= MASK32; b &= MASK32; c &= MASK32; d &= MASK32; e &= MASK32
+    h = CRUSH_HASH_SEED ^ a ^ b ^ c ^ d ^ e
+    x, y = 231232, 1232
+    a, b, h = _mix(a, b, h)
+    c, d, h = _mix(c, d, h)
+    e, x, h = _mix(e, x, h)
+    y, a, h = _mix(y, a, h)
+    b, x, h = _mix(b, x, h)
+    y, c, h = _mix(y, c, h)
+    d, x, h = _mix(d, x, h)
+    y, e, h = _mix(y, e, h)
+    return h
+# --8<-- [end:hash]
+
+
+# --8<-- [start:ln]
+# straw2 needs ln(u) for u = hash & 0xffff.  The kernel has no floating point,
+# so Ceph computes 2^44 * log2(u + 1) in fixed point from two tables:
+#   RH[k] = 2^48 / (1 + k/128)          (rounded up),   k = 0..128
+#   LH[k] = 2^48 * log2(1 + k/128)      (rounded down), k = 0..128
+#   LL[k] = 2^48 * log2(1 + k/2^15),                    k = 0..255
+# We compute the tables from these definitions.  Ceph's shipped table
+# (src/crush/crush_ln_table.h) does not follow its own comment exactly: LH[128]
+# is 2^48 - 2^32, most LL entries are larger by 0x147700000 and 23 entries are
+# off by other amounts.  CRUSH's output depends on every bit, so the deltas
+# below (upstream value minus the definition, found by comparing the two) are
+# applied; tests/twins/test_crush_crushtool.py checks the result.
+_LL_DELTA_DEFAULT = 0x147700000
+_LL_DELTA = {
+    0: 0, 1: 0, 203: 0, 216: 0, 222: 0, 233: 0, 237: 0, 238: 0, 239: 0,
+    243: 0, 244: 0, 245: 0, 246: 0, 248: 0, 249: 0, 250: 0, 251: 0, 252: 0,
+    253: 0, 254: 0, 255: 0,
+    56: 0x13ED9B9B0, 127: 0x3A4F4285, 134: 0xD5E895A5, 181: 0xEEE4ABC5,
+    184: 0x14340B8BF, 188: 0x833EB34B, 193: 0xE43EED13, 198: 0x95AD3C32,
+    199: 0x9F2A5B80, 200: 0xE2F45E65, 207: 0x12CBACD37, 210: 0x1144D0710,
+    212: 0xDAC5961C, 225: 0xBF46F5F9, 227: 0x5A42D14A, 228: 0x9EAC5357,
+    229: 0x217CFAFC, 231: 0xD2D5723C, 235: 0x121CB06EB, 236: 0x13AC6617A,
+    240: 0x9DF6BFDD, 241: 0xFA8D3579, 247: 0x15955A58,
+}
+
+
+def _floor_log2_scaled(num: int, den: int, scale_bits: int) -> int:
+    """floor(2^scale_bits * log2(num/den)), exact enough with 60 digits."""
+    getcontext().prec = 60
+    v = (Decimal(num) / Decimal(den)).ln() / Decimal(2).ln() * (Decimal(2) ** scale_bits)
+    return int(v.to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def build_ln_tables() -> Tuple[List[int], List[int], List[int]]:
+    """Return (RH, LH, LL) as Ceph's crush_ln() uses them."""
+    rh = [-((-(1 << 55)) // (128 + k)) for k in range(129)]          # ceil(2^55/(128+k))
+    lh = [_floor_log2_scaled(128 + k, 128, 48) for k in range(129)]
+    lh[128] = (1 << 48) - (1 << 32)                                   # upstream value
+    ll = [_floor_log2_scaled(32768 + k, 32768, 48) + _LL_DELTA.get(k, _LL_DELTA_DEFAULT)
+          for k in range(256)]
+    return rh, lh, ll
+
+
+def crush_ln(xin: int, tables: Tuple[List[int], List[int], List[int]]) -> int:
+    """2^44 * log2(xin + 1) in fixed point, step by step as mapper.c does it."""
+    rh_t, lh_t, ll_t = tables
+    x = xin + 1
+    iexpon = 15
+    if not x & 0x18000:                       # normalise x into [2^15, 2^16]
+        bits = (32 - (x & 0x1FFFF).bit_length()) - 16
+        x <<= bits
+        iexpon = 15 - bits
+    k = (x >> 8) - 128                        # top 8 bits pick RH/LH
+    xl64 = (x * rh_t[k]) >> 48                # x / (1 + k/128): about 2^15 + small
+    result = iexpon << 44
+    lh = lh_t[k] + ll_t[xl64 & 0xFF]          # log2 of the two factors
+    return result + (lh >> 4)
+
+
+_LN_MINUS_ONE: List[int] = []
+
+
+def ln_table() -> List[int]:
+    """crush_ln(u) - 2^48 for all 65536 values of u: always <= 0."""
+    if not _LN_MINUS_ONE:
+        t = build_ln_tables()
+        _LN_MINUS_ONE.extend(crush_ln(u, t) - 0x1000000000000 for u in range(0x10000))
+    return _LN_MINUS_ONE
+# --8<-- [end:ln]
+
+
+ALGS = {"uniform": 1, "list": 2, "tree": 3, "straw": 4, "straw2": 5}
+ALG_NAMES = {v: k for k, v in ALGS.items()}
+
+
+@dataclass
+class Bucket:
+    id: int
+    name: str
+    type: int
+    alg: int
+    hash: int
+    items: List[int]
+    weights: List[int]                # 16.16 fixed point, as compiled
+    # derived tables (filled by prepare())
+    weight: int = 0
+    sum_weights: List[int] = field(default_factory=list)
+    node_weights: List[int] = field(default_factory=list)
+    num_nodes: int = 0
+
+    def prepare(self) -> None:
+        """Build the per-algorithm tables as builder.c does."""
+        self.weight = sum(self.weights)
+        if self.alg == ALGS["list"]:
+            total, self.sum_weights = 0, []
+            for w in self.weights:
+                total += w
+                self.sum_weights.append(total)
+        elif self.alg == ALGS["tree"]:
+            size = len(self.items)
+            depth = 0 if size == 0 else (size - 1).bit_length() + 1
+            self.num_nodes = 1 << depth
+            self.node_weights = [0] * self.num_nodes
+            for i, w in enumerate(self.weights):
+                node = ((i + 1) << 1) - 1
+                self.node_weights[node] = w
+                for _ in range(1, depth):
+                    node = _tree_parent(node)
+                    self.node_weights[node] += w
+
+
+def _tree_height(n: int) -> int:
+    h = 0
+    while n & 1 == 0:
+        h += 1
+        n >>= 1
+    return h
+
+
+def _tree_parent(n: int) -> int:
+    h = _tree_height(n)
+    return n - (1 << h) if n & (1 << (h + 1)) else n + (1 << h)
+
+
+# ---------------------------------------------------------------- the parser
+_TOKEN = re.compile(r"\n|[{}\[\]]|[^\s{}\[\]]+")
+
+
+def _float_weight(text: str) -> int:
+    """crushtool reads weights with strtof() and multiplies by 0x10000 in float."""
+    try:
+        f = float(text)
+    except ValueError:
+        raise ValueError(f"weight {text!r} is not a number (expected e.g. 1.000, 0 to 65535)") from None
+    if not 0 <= f < 65536:
+        raise ValueError(f"weight {text} out of range (0 to 65535)")
+    f32 = struct.unpack("f", struct.pack("f", f))[0]   # strtof rounds to float
+    return int(f32 * 65536.0)                          # exact, then truncated
+
+
+class _Tokens:
+    def __init__(self, text: str) -> None:
+        lines = [ln.split("#", 1)[0] for ln in text.splitlines()]
+        self.toks = _TOKEN.findall("\n".join(lines))   # "\n" tokens mark line ends
+        self.i = 0
+
+    def _skip_newlines(self) -> None:
+        while self.i < len(self.toks) and self.toks[self.i] == "\n":
+            self.i += 1
+
+    def peek(self) -> Optional[str]:
+        self._skip_newlines()
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def peek2(self) -> Optional[str]:
+        """The token after the next one (newlines skipped)."""
+        self._skip_newlines()
+        j = self.i + 1
+        while j < len(self.toks) and self.toks[j] == "\n":
+            j += 1
+        return self.toks[j] if j < len(self.toks) else None
+
+    def next(self, what: str = "a token") -> str:
+        self._skip_newlines()
+        if self.i >= len(self.toks):
+            raise ValueError(f"unexpected end of map, expected {what}")
+        self.i += 1
+        return self.toks[self.i - 1]
+
+    def raw(self) -> Optional[str]:
+        """Next token including newline markers."""
+        if self.i >= len(self.toks):
+            return None
+        self.i += 1
+        return self.toks[self.i - 1]
+
+    def expect(self, tok: str) -> None:
+        got = self.next(repr(tok))
+        if got != tok:
+            raise ValueError(f"expected {tok!r}, got {got!r}")
+
+    def int(self, what: str) -> int:
+        t = self.next(what)
+        try:
+            return int(t)
+        except ValueError:
+            raise ValueError(f"{what}: {t!r} is not an integer") from None
+
+
+@dataclass
+class Rule:
+    id: int
+    name: str
+    type: str
+    steps: List[Tuple[str, int, int]]      # (op, arg1, arg2)
+
+
+TUNABLE_NAMES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
+                 "chooseleaf_descend_once", "chooseleaf_vary_r", "chooseleaf_stable",
+                 "straw_calc_version", "allowed_bucket_algs")
+
+
+class CrushMap:
+    """A compiled CRUSH map: buckets (with shadow trees), rules, tunables."""
+
+    def __init__(self) -> None:
+        # defaults of a map created by Ceph 16 (jewel tunables)
+        self.tunables: Dict[str, int] = dict(
+            choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
+            chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=1,
+            straw_calc_version=1, allowed_bucket_algs=54)
+        self.devices: Dict[int, str] = {}
+        self.device_class: Dict[int, str] = {}
+        self.types: Dict[str, int] = {}
+        self.names: Dict[str, int] = {}
+        self.buckets: Dict[int, Bucket] = {}
+        self.rules: Dict[int, Rule] = {}
+        self.class_bucket: Dict[int, Dict[str, int]] = {}
+        self.classes: List[str] = []          # in order of creation (class ids)
+        self.choose_args: Dict[int, Dict[int, Tuple[List[List[int]], Optional[List[int]]]]] = {}
+        self.max_devices = 0
+
+    # ------------------------------------------------------------ parsing
+    @classmethod
+    def parse(cls, text: str) -> "CrushMap":
+        """Parse crushtool's text format; raise ValueError on bad input."""
+        m = cls()
+        tk = _Tokens(text)
+        rules_pending: List[Tuple[str, List[List[str]]]] = []
+        while tk.peek() is not None:
+            word = tk.next()
+            if word == "tunable":
+                name = tk.next("tunable name")
+                if name not in TUNABLE_NAMES:
+                    raise ValueError(f"tunable {name!r} not recognized (known: {', '.join(TUNABLE_NAMES)})")
+                m.tunables[name] = tk.int(f"tunable {name}")
+            elif word == "device":
+                dev_id = tk.int("device id")
+                name = tk.next("device name")
+                if dev_id < 0:
+                    raise ValueError(f"device {name}: id {dev_id} must be >= 0")
+                m.devices[dev_id] = name
+                m.names[name] = dev_id
+                if tk.peek() == "class":
+                    tk.next()
+                    m._set_class(dev_id, tk.next("class name"))
+            elif word == "type":
+                tid = tk.int("type id")
+                m.types[tk.next("type name")] = tid
+            elif word == "rule":
+                name = tk.next("rule name")
+                if name != "{":
+                    tk.expect("{")
+                else:
+                    name = ""
+                rules_pending.append((name, m._block_lines(tk)))
+            elif word == "choose_args":
+                m._parse_choose_args(tk)
+            elif tk.peek() not in (None, "{") and tk.peek2() == "{":
+                m._parse_bucket(word, tk.next(), tk)
+            else:
+                raise ValueError(f"unexpected {word!r} in crush map")
+        m.max_devices = max(m.devices) + 1 if m.devices else 0
+        m._build_shadow_trees()
+        for name, lines in rules_pending:
+            m._parse_rule(name, lines)
+        return m
+
+    def _set_class(self, dev: int, cls_name: str) -> None:
+        if cls_name not in self.classes:
+            self.classes.append(cls_name)
+        self.device_class[dev] = cls_name
+
+    @staticmethod
+    def _block_lines(tk: _Tokens) -> List[List[str]]:
+        """Read '{ ... }' (already past '{') as lines of tokens, split at keywords."""
+        out: List[List[str]] = []
+        line_start = True
+        while True:
+            t = tk.raw()
+            if t is None:
+                raise ValueError("unexpected end of map, expected '}'")
+            if t == "\n":
+                line_start = True
+                continue
+            if t == "}":
+                return out
+            if t in ("id", "ruleset", "min_size", "max_size", "step", "alg", "hash", "item") \
+                    or (t == "type" and line_start):
+                out.append([t])
+            elif out:
+                out[-1].append(t)
+            else:
+                raise ValueError(f"unexpected {t!r} at start of block")
+            line_start = False
+
+    def _parse_bucket(self, type_name: str, name: str, tk: _Tokens) -> None:
+        if type_name not in self.types:
+            raise ValueError(f"bucket {name!r}: type {type_name!r} is not defined")
+        if name in self.names:
+            raise ValueError(f"bucket or device {name!r} is already defined")
+        tk.expect("{")
+        bid, alg, hsh = 0, -1, 0
+        entries: List[Tuple[str, Optional[int], Optional[int]]] = []
+        classes: Dict[str, int] = {}
+        for line in self._block_lines(tk):
+            key = line[0]
+            if key == "id":
+                if len(line) == 4 and line[2] == "class":
+                    classes[line[3]] = int(line[1])
+                    if line[3] not in self.classes:
+                        self.classes.append(line[3])
+                else:
+                    bid = int(line[1])
+            elif key == "alg":
+                if line[1] not in ALGS:
+                    raise ValueError(f"bucket {name!r}: unknown alg {line[1]!r} "
+                                     f"(one of {', '.join(ALGS)})")
+                alg = ALGS[line[1]]
+            elif key == "hash":
+                hsh = 0 if line[1] == "rjenkins1" else int(line[1])
+                if hsh != 0:
+                    raise ValueError(f"bucket {name!r}: hash {hsh} unsupported (only 0, rjenkins1)")
+            elif key == "item":
+                iname = line[1]
+                if iname not in self.names:
+                    raise ValueError(f"bucket {name!r}: item {iname!r} is not defined "
+                                     "(define devices and child buckets first)")
+                item = self.names[iname]
+                w: Optional[int] = None
+                pos: Optional[int] = None
+                rest = line[2:]
+                for j in range(0, len(rest) - 1, 2):
+                    if rest[j] == "weight":
+                        w = _float_weight(rest[j + 1])
+                    elif rest[j] == "pos":
+                        pos = int(rest[j + 1])
+                if w is None:   # a bucket's own weight, or 1.0 for a device
+                    w = self.buckets[item].weight if item < 0 else 0x10000
+                entries.append((iname, w, pos))
+            else:
+                raise ValueError(f"bucket {name!r}: unexpected {key!r}")
+        if alg == ALGS["straw"]:
+            raise ValueError(f"bucket {name!r}: straw (v1) buckets are not supported; "
+                             "use straw2 (ceph osd crush set-all-straw-buckets-to-straw2)")
+        if alg < 0:
+            raise ValueError(f"bucket {name!r}: missing alg (one of {', '.join(ALGS)})")
+        size = len(entries)
+        used = {p for _, _, p in entries if p is not None}
+        if used:
+            size = max(size, max(used))
+        items, weights = [0] * size, [0] * size
+        cur = 0
+        for iname, w, pos in entries:
+            if pos is None:
+                while cur in used:
+                    cur += 1
+                pos = cur
+                cur += 1
+            if pos >= size:
+                raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} >= size {size}")
+            items[pos], weights[pos] = self.names[iname], w or 0
+        if bid == 0:
+            bid = -1
+            while bid in self.buckets:
+                bid -= 1
+        if bid in self.buckets or bid >= 0:
+            raise ValueError(f"bucket {name!r}: duplicate or invalid id {bid} (must be < 0, unique)")
+        b = Bucket(bid, name, self.types[type_name], alg, hsh, items, weights)
+        b.prepare()
+        self.buckets[bid] = b
+        self.names[name] = bid
+        if classes:
+            self.class_bucket[bid] = classes
+
+    def _parse_rule(self, name: str, lines: List[List[str]]) -> None:
+        rid, rtype, steps = None, "replicated", []
+        for line in lines:
+            key = line[0]
+            if key in ("id", "ruleset"):
+                rid = int(line[1])
+            elif key == "type":
+                rtype = line[1]
+            elif key in ("min_size", "max_size"):
+                continue
+            elif key == "step":
+                steps.append(self._parse_step(name, line[1:]))
+        if rid is None:
+            raise ValueError(f"rule {name!r}: missing id")
+        if rid in self.rules:
+            raise ValueError(f"rule {rid} already exists")
+        self.rules[rid] = Rule(rid, name, rtype, steps)
+
+    def _parse_step(self, rname: str, w: List[str]) -> Tuple[str, int, int]:
+        op = w[0] if w else ""
+        if op == "take":
+            if w[1] not in self.names:
+                raise ValueError(f"rule {rname!r}: item {w[1]!r} not defined")
+            item = self.names[w[1]]
+            if len(w) >= 4 and w[2] == "class":
+                shadow = self.class_bucket.get(item, {}).get(w[3])
+                if shadow is None:
+                    raise ValueError(f"rule {rname!r}: take {w[1]} has no bucket for class {w[3]!r}")
+                item = shadow
+            return ("take", item, 0)
+        if op == "emit":
+            return ("emit", 0, 0)
+        if op in ("choose", "chooseleaf"):
+            mode, n, type_name = w[1], int(w[2]), w[4]
+            if mode not in ("firstn", "indep") or w[3] != "type":
+                raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
+                                 "(expected: choose|chooseleaf firstn|indep N type T)")
+            if type_name not in self.types:
+                raise ValueError(f"rule {rname!r}: type {type_name!r} not defined")
+            return (f"{op}_{mode}", n, self.types[type_name])
+        if op in ("set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
+                  "set_choose_local_fallback_tries", "set_chooseleaf_vary_r",
+                  "set_chooseleaf_stable"):
+            return (op, int(w[1]), 0)
+        raise ValueError(f"rule {rname!r}: unknown step {' '.join(w)!r}")
+
+    def _parse_choose_args(self, tk: _Tokens) -> None:
+        index = int(tk.next("choose_args index"))
+        if index >= 1 << 63:                 # printed unsigned: -1 is the default set
+            index -= 1 << 64
+        tk.expect("{")
+        args: Dict[int, Tuple[List[List[int]], Optional[List[int]]]] = {}
+        while tk.peek() == "{":
+            tk.next()
+            bucket_id, wsets, ids = None, [], None
+            while tk.peek() != "}":
+                key = tk.next("bucket_id, weight_set or ids")
+                if key == "bucket_id":
+                    bucket_id = tk.int("bucket_id")
+                elif key == "weight_set":
+                    tk.expect("[")
+                    while tk.peek() == "[":
+                        tk.next()
+                        row = []
+                        while tk.peek() != "]":
+                            row.append(_float_weight(tk.next()))
+                        tk.next()
+                        wsets.append(row)
+                    tk.expect("]")
+                elif key == "ids":
+                    tk.expect("[")
+                    ids = []
+                    while tk.peek() != "]":
+                        ids.append(tk.int("id"))
+                    tk.next()
+                else:
+                    raise ValueError(f"choose_args: unexpected {key!r}")
+            tk.next()
+            if bucket_id is None:
+                raise ValueError("choose_args: entry without bucket_id")
+            args[bucket_id] = (wsets, ids)
+        tk.expect("}")
+        self.choose_args[index] = args
+
+    # ------------------------------------------------------- shadow trees
+    # --8<-- [start:shadow]
+    def _build_shadow_trees(self) -> None:
+        """Clone every root once per device class, as CrushWrapper does.
+
+        A clone ``host1~ssd`` keeps the bucket's alg, hash and type, holds only
+        the devices of that class (with their weights) and the clones of the
+        child buckets (weighted by the clone's total).  Its id comes from the
+        text's ``id -N class ssd`` line, which is why those lines matter.
+        """
+        if not self.classes:
+            return
+        children = {i for b in self.buckets.values() for i in b.items if i < 0}
+        roots = sorted(bid for bid in self.buckets if bid not in children)
+        used_ids = {v for d in self.class_bucket.values() for v in d.values()}
+        for root in roots:
+            for cls_name in self.classes:
+                self._clone(root, cls_name, used_ids)
+
+    def _clone(self, orig_id: int, cls_name: str, used_ids: set) -> int:
+        orig = self.buckets[orig_id]
+        copy_name = f"{orig.name}~{cls_name}"
+        if copy_name in self.names:
+            return self.names[copy_name]
+        items, weights = [], []
+        for item, w in zip(orig.items, orig.weights):
+            if item >= 0:
+                if self.device_class.get(item) != cls_name:
+                    continue
+                items.append(item)
+                weights.append(w)
+            else:
+                child = self._clone(item, cls_name, used_ids)
+                items.append(child)
+                weights.append(self.buckets[child].weight)
+        bno = self.class_bucket.get(orig_id, {}).get(cls_name)
+        if bno is None:                      # no id in the text: pick a free one
+            bno = -1
+            while bno in self.buckets or bno in used_ids:
+                bno -= 1
+        clone = Bucket(bno, copy_name, orig.type, orig.alg, orig.hash, items, weights)
+        clone.prepare()
+        self.buckets[bno] = clone
+        self.names[copy_name] = bno
+        self.class_bucket.setdefault(orig_id, {})[cls_name] = bno
+        return bno
+    # --8<-- [end:shadow]
+
+    # ------------------------------------------------------ bucket choice
+    # --8<-- [start:straw2]
+    def _straw2(self, b: Bucket, x: int, r: int, arg, position: int) -> int:
+        """Each item draws ln(u)/weight; the largest draw wins (exponential race)."""
+        ln = ln_table()
+        weights, ids = b.weights, b.items
+        if arg is not None:
+            wsets, arg_ids = arg
+            if wsets:
+                weights = wsets[min(position, len(wsets) - 1)]
+            if arg_ids:
+                ids = arg_ids
+        high, high_draw = 0, 0
+        for i, w in enumerate(weights):
+            if w:
+                u = hash32_3(x, ids[i], r) & 0xFFFF
+                draw = -((-ln[u]) // w)      # C division truncates toward zero
+            else:
+                draw = S64_MIN
+            if i == 0 or draw > high_draw:
+                high, high_draw = i, draw
+        return b.items[high]
+    # --8<-- [end:straw2]
+
+    def _perm_choose(self, b: Bucket, work: Dict[int, list], x: int, r: int) -> int:
+        """uniform buckets: a pseudo-random permutation of the items, built lazily."""
+        size = len(b.items)
+        pr = r % size
+        st = work.setdefault(b.id, [None, 0, list(range(size))])   # perm_x, perm_n, perm
+        perm = st[2]
+        if st[0] != (x & MASK32) or st[1] == 0:
+            st[0] = x & MASK32
+            if pr == 0:
+                s = hash32_3(x, b.id, 0) % size
+                perm[0] = s
+                st[1] = 0xFFFF
+                return b.items[s]
+            for i in range(size):
+                perm[i] = i
+            st[1] = 0
+        elif st[1] == 0xFFFF:
+            for i in range(1, size):
+                perm[i] = i
+            perm[perm[0]] = 0
+            st[1] = 1
+        while st[1] <= pr:
+            p = st[1]
+            if p < size - 1:
+                i = hash32_3(x, b.id, p) % (size - p)
+                if i:
+                    perm[p + i], perm[p] = perm[p], perm[p + i]
+            st[1] += 1
+        return b.items[perm[pr]]
+
+    def _list_choose(self, b: Bucket, x: int, r: int) -> int:
+        for i in range(len(b.items) - 1, -1, -1):
+            w = hash32_4(x, b.items[i], r, b.id) & 0xFFFF
+            w = (w * b.sum_weights[i]) >> 16
+            if w < b.weights[i]:
+                return b.items[i]
+        return b.items[0]
+
+    def _tree_choose(self, b: Bucket, x: int, r: int) -> int:
+        n = b.num_nodes >> 1
+        while not n & 1:
+            w = b.node_weights[n]
+            t = (hash32_4(x, n, r, b.id) * w) >> 32
+            h = _tree_height(n)
+            left = n - (1 << (h - 1))
+            n = left if t < b.node_weights[left] else n + (1 << (h - 1))
+        return b.items[n >> 1]
+
+    def _bucket_choose(self, b: Bucket, work, x: int, r: int, cargs, position: int) -> int:
+        alg = b.alg
+        if alg == 5:
+            return self._straw2(b, x, r, cargs.get(b.id) if cargs else None, position)
+        if alg == 1:
+            return self._perm_choose(b, work, x, r)
+        if alg == 2:
+            return self._list_choose(b, x, r)
+        return self._tree_choose(b, x, r)
+
+    @staticmethod
+    def _is_out(weight: List[int], item: int, x: int) -> bool:
+        """An OSD with reweight w < 1.0 rejects a fraction (1 - w) of inputs."""
+        if item >= len(weight):
+            return True
+        w = weight[item]
+        if w >= 0x10000:
+            return False
+        if w == 0:
+            return True
+        return (hash32_2(x, item) & 0xFFFF) >= w
+
+    def _type_of(self, item: int) -> int:
+        return self.buckets[item].type if item < 0 else 0
+
+    # ------------------------------------------------------ firstn / indep
+    # --8<-- [start:firstn]
+    def _choose_firstn(self, ctx, bucket: Bucket, x: int, numrep: int, type_: int,
+                       out: List[int], outpos: int, out_size: int, tries: int,
+                       recurse_tries: int, local_retries: int, local_fallback: int,
+                       recurse_to_leaf: bool, vary_r: int, stable: int,
+                       out2: Optional[List[int]], parent_r: int) -> int:
+        """Depth-first: fill replicas one by one; on a collision or an out OSD,
+        retry with r' = r + ftotal from the top (the paper's "first n")."""
+        weight, work, cargs = ctx
+        count = out_size
+        rep = 0 if stable else outpos
+        while rep < numrep and count > 0:
+            ftotal = 0
+            skip_rep = False
+            while True:                       # retry_descent
+                retry_descent = False
+                inb = bucket
+                flocal = 0
+                while True:                   # retry_bucket
+                    collide = False
+                    retry_bucket = False
+                    r = rep + parent_r + ftotal
+                    reject = False
+                    item = 0
+                    if not inb.items:
+                        reject = True
+                    else:
+                        if local_fallback > 0 and flocal >= len(inb.items) >> 1 and flocal > local_fallback:
+                            item = self._perm_choose(inb, work, x, r)
+                        else:
+                            item = self._bucket_choose(inb, work, x, r, cargs, outpos)
+                        if item >= self.max_devices:
+                            skip_rep = True
+                            break
+                        itemtype = self._type_of(item)
+                        if itemtype != type_:
+                            if item >= 0 or item not in self.buckets:
+                                skip_rep = True
+                                break
+                            inb = self.buckets[item]
+                            retry_bucket = True
+                            continue
+                        collide = item in out[:outpos]
+                        if not collide and recurse_to_leaf:
+                            if item < 0:
+                                sub_r = r >> (vary_r - 1) if vary_r else 0
+                                got = self._choose_firstn(
+                                    ctx, self.buckets[item], x, 1 if stable else outpos + 1, 0,
+                                    out2, outpos, count, recurse_tries, 0, local_retries,
+                                    local_fallback, False, vary_r, stable, None, sub_r)
+                                if got <= outpos:
+                                    reject = True
+                            else:
+                                out2[outpos] = item
+                        if not reject and not collide and itemtype == 0:
+                            reject = self._is_out(weight, item, x)
+                    if reject or collide:
+                        ftotal += 1
+                        flocal += 1
+                        if collide and flocal <= local_retries:
+                            retry_bucket = True
+                        elif local_fallback > 0 and flocal <= len(inb.items) + local_fallback:
+                            retry_bucket = True
+                        elif ftotal < tries:
+                            retry_descent = True
+                        else:
+                            skip_rep = True
+                    if not retry_bucket:
+                        break
+                if not retry_descent or skip_rep:
+                    break
+            if not skip_rep:
+                out[outpos] = item
+                outpos += 1
+                count -= 1
+            rep += 1
+        return outpos
+    # --8<-- [end:firstn]
+
+    # --8<-- [start:indep]
+    def _choose_indep(self, ctx, bucket: Bucket, x: int, left: int, numrep: int, type_: int,
+                      out: List[int], outpos: int, tries: int, recurse_tries: int,
+                      recurse_to_leaf: bool, out2: Optional[List[int]], parent_r: int) -> None:
+        """Breadth-first and positional: slot k keeps its OSD when another slot
+        fails, and a slot that finds nothing stays a hole (CRUSH_ITEM_NONE)."""
+        weight, work, cargs = ctx
+        endpos = outpos + left
+        for rep in range(outpos, endpos):
+            out[rep] = CRUSH_ITEM_UNDEF
+            if out2 is not None:
+                out2[rep] = CRUSH_ITEM_UNDEF
+        ftotal = 0
+        while left > 0 and ftotal < tries:
+            for rep in range(outpos, endpos):
+                if out[rep] != CRUSH_ITEM_UNDEF:
+                    continue
+                inb = bucket
+                while True:
+                    r = rep + parent_r
+                    if inb.alg == 1 and len(inb.items) % numrep == 0:
+                        r += (numrep + 1) * ftotal
+                    else:
+                        r += numrep * ftotal
+                    if not inb.items:
+                        break
+                    item = self._bucket_choose(inb, work, x, r, cargs, outpos)
+                    if item >= self.max_devices:
+                        out[rep] = CRUSH_ITEM_NONE
+                        if out2 is not None:
+                            out2[rep] = CRUSH_ITEM_NONE
+                        left -= 1
+                        break
+                    itemtype = self._type_of(item)
+                    if itemtype != type_:
+                        if item >= 0 or item not in self.buckets:
+                            out[rep] = CRUSH_ITEM_NONE
+                            if out2 is not None:
+                                out2[rep] = CRUSH_ITEM_NONE
+                            left -= 1
+                            break
+                        inb = self.buckets[item]
+                        continue
+                    if item in out[outpos:endpos]:
+                        break                  # collision: try again next round
+                    if recurse_to_leaf:
+                        if item < 0:
+                            self._choose_indep(ctx, self.buckets[item], x, 1, numrep, 0,
+                                               out2, rep, recurse_tries, 0, False, None, r)
+                            if out2[rep] == CRUSH_ITEM_NONE:
+                                break
+                        elif out2 is not None:
+                            out2[rep] = item
+                    if itemtype == 0 and self._is_out(weight, item, x):
+                        break
+                    out[rep] = item
+                    left -= 1
+                    break
+            ftotal += 1
+        for rep in range(outpos, endpos):
+            if out[rep] == CRUSH_ITEM_UNDEF:
+                out[rep] = CRUSH_ITEM_NONE
+            if out2 is not None and out2[rep] == CRUSH_ITEM_UNDEF:
+                out2[rep] = CRUSH_ITEM_NONE
+    # --8<-- [end:indep]
+
+    # --8<-- [start:do_rule]
+    def do_rule(self, rule_id: int, x: int, result_max: int,
+                weight: Optional[List[int]] = None, choose_args_index: int = -1) -> List[int]:
+        """Map input x with a rule to at most result_max items (crush_do_rule)."""
+        if rule_id not in self.rules:
+            raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
+        if result_max < 1:
+            raise ValueError(f"num-rep {result_max} out of range (1 or more)")
+        if weight is None:
+            weight = self.default_weights()
+        cargs = self.choose_args.get(choose_args_index, self.choose_args.get(-1))
+        ctx = (weight, {}, cargs)
+        t = self.tunables
+        choose_tries = t["choose_total_tries"] + 1   # the tunable counts retries
+        choose_leaf_tries = 0
+        local_retries = t["choose_local_tries"]
+        local_fallback = t["choose_local_fallback_tries"]
+        vary_r = t["chooseleaf_vary_r"]
+        stable = t["chooseleaf_stable"]
+        result: List[int] = []
+        w: List[int] = []
+        for op, arg1, arg2 in self.rules[rule_id].steps:
+            if op == "take":
+                if (0 <= arg1 < self.max_devices) or arg1 in self.buckets:
+                    w = [arg1]
+            elif op == "set_choose_tries":
+                if arg1 > 0:
+                    choose_tries = arg1
+            elif op == "set_chooseleaf_tries":
+                if arg1 > 0:
+                    choose_leaf_tries = arg1
+            elif op == "set_choose_local_tries":
+                if arg1 >= 0:
+                    local_retries = arg1
+            elif op == "set_choose_local_fallback_tries":
+                if arg1 >= 0:
+                    local_fallback = arg1
+            elif op == "set_chooseleaf_vary_r":
+                if arg1 >= 0:
+                    vary_r = arg1
+            elif op == "set_chooseleaf_stable":
+                if arg1 >= 0:
+                    stable = arg1
+            elif op.startswith("choose"):
+                if not w:
+                    continue
+                firstn = op.endswith("firstn")
+                leaf = op.startswith("chooseleaf")
+                o: List[int] = [0] * result_max
+                c: List[int] = [0] * result_max
+                osize = 0
+                for start in w:
+                    numrep = arg1
+                    if numrep <= 0:
+                        numrep += result_max
+                        if numrep <= 0:
+                            continue
+                    if start not in self.buckets:
+                        continue           # a device or CRUSH_ITEM_NONE
+                    if firstn:
+                        if choose_leaf_tries:
+                            recurse_tries = choose_leaf_tries
+                        elif t["chooseleaf_descend_once"]:
+                            recurse_tries = 1
+                        else:
+                            recurse_tries = choose_tries
+                        oo, cc = o[osize:], c[osize:]
+                        got = self._choose_firstn(
+                            ctx, self.buckets[start], x, numrep, arg2, oo, 0,
+                            result_max - osize, choose_tries, recurse_tries, local_retries,
+                            local_fallback, leaf, vary_r, stable, cc, 0)
+                        o[osize:osize + got] = oo[:got]
+                        c[osize:osize + got] = cc[:got]
+                        osize += got
+                    else:
+                        out_size = min(numrep, result_max - osize)
+                        oo, cc = [0] * out_size, [0] * out_size
+                        self._choose_indep(ctx, self.buckets[start], x, out_size, numrep, arg2,
+                                           oo, 0, choose_tries,
+                                           choose_leaf_tries if choose_leaf_tries else 1,
+                                           leaf, cc, 0)
+                        o[osize:osize + out_size] = oo
+                        c[osize:osize + out_size] = cc
+                        osize += out_size
+                w = (c if leaf else o)[:osize]
+            elif op == "emit":
+                for item in w:
+                    if len(result) < result_max:
+                        result.append(item)
+                w = []
+        return result
+    # --8<-- [end:do_rule]
+
+    def default_weights(self) -> List[int]:
+        """crushtool --test: 1.0 for every device placed in a bucket, else 0."""
+        present = {i for b in self.buckets.values() for i in b.items if i >= 0}
+        return [0x10000 if d in present else 0 for d in range(self.max_devices)]
+
+
+def format_mapping(rule: int, x: int, out: List[int]) -> str:
+    """One line of ``crushtool --test --show-mappings``."""
+    return f"CRUSH rule {rule} x {x} [{','.join(str(o) for o in out)}]"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description="CRUSH mappings from a crushtool text map "
+                                            "(twin of crushtool --test --show-mappings)")
+    p.add_argument("-i", dest="map", required=True, help="map in crushtool text format (crushtool -d)")
+    p.add_argument("--test", action="store_true", help="accepted for crushtool compatibility")
+    p.add_argument("--rule", type=int, default=-1, help="rule id (default: all rules)")
+    p.add_argument("--num-rep", type=int, required=True, help="number of replicas / EC k+m")
+    p.add_argument("--min-x", type=int, default=0)
+    p.add_argument("--max-x", type=int, default=1023)
+    p.add_argument("--show-mappings", action="store_true", help="print one line per x (default)")
+    a = p.parse_args(argv)
+    try:
+        if a.min_x > a.max_x or a.min_x < 0:
+            raise ValueError(f"x range {a.min_x}..{a.max_x} invalid (0 <= min-x <= max-x)")
+        try:
+            with open(a.map, encoding="utf-8") as f:
+                m = CrushMap.parse(f.read())
+        except OSError as e:
+            raise ValueError(f"cannot read map {a.map}: {e.strerror}") from None
+        rules = sorted(m.rules) if a.rule < 0 else [a.rule]
+        weight = m.default_weights()
+        lines = []
+        for r in rules:
+            for x in range(a.min_x, a.max_x + 1):
+                lines.append(format_mapping(r, x, m.do_rule(r, x, a.num_rep, weight, 0)))
+        sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    except ValueError as e:
+        print(f"crush.py: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
