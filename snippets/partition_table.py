@@ -195,7 +195,8 @@ def write_mbr(f: BinaryIO, partitions: list[Partition], disk_id: int = 0,
     sector0[444:510] = bytes(66)
     for p in primary:
         ptype = int(p.type, 16)
-        sector0[446 + 16 * (p.node_number - 1):][:16] = _mbr_entry(p.bootable, ptype, p.start, p.size, 0)
+        slot = 446 + 16 * (p.node_number - 1)
+        sector0[slot:slot + 16] = _mbr_entry(p.bootable, ptype, p.start, p.size, 0)
     sector0[510:512] = b"\x55\xaa"
     _write(f, 0, bytes(sector0))
     if not logical:
