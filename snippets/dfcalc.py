@@ -110,6 +110,7 @@ def figures_of(path: str) -> DfFigures:
 
 # --8<-- [start:table]
 HEADERS = ("1B-blocks", "Used", "Avail", "Use%", "Inodes", "IUsed", "IFree", "IUse%")
+MIN_WIDTHS = (5, 5, 5, 4, 5, 5, 5, 4)      # field_data[] in df.c: "Used" is padded to 5
 
 
 def _pct(p: Optional[int]) -> str:
@@ -119,18 +120,19 @@ def _pct(p: Optional[int]) -> str:
 def format_table(rows: Sequence[DfFigures]) -> str:
     """The table of `df -B1 --output=size,used,avail,pcent,itotal,iused,iavail,ipcent`.
 
-    Every column is right-aligned to its widest cell (header included) and
-    columns are separated by one space, as df's print_table does.
+    Every column is right-aligned to its widest cell (header included, and
+    at least df's minimum width) and columns are separated by one space, as
+    df's print_table does.
 
     >>> print(format_table([df_figures(0, 0, 0, 4096, 0, 0)]))
-    1B-blocks Used Avail Use% Inodes IUsed IFree IUse%
-            0    0     0    -      0     0     0     -
+    1B-blocks  Used Avail Use% Inodes IUsed IFree IUse%
+            0     0     0    -      0     0     0     -
     """
     cells = [list(HEADERS)]
     for r in rows:
         cells.append([str(r.size), str(r.used), str(r.avail), _pct(r.use_pct),
                       str(r.itotal), str(r.iused), str(r.iavail), _pct(r.iuse_pct)])
-    widths = [max(len(row[c]) for row in cells) for c in range(len(HEADERS))]
+    widths = [max([MIN_WIDTHS[c]] + [len(row[c]) for row in cells]) for c in range(len(HEADERS))]
     return "\n".join(" ".join(cell.rjust(w) for cell, w in zip(row, widths))
                      for row in cells)
 # --8<-- [end:table]

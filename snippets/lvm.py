@@ -5,7 +5,9 @@ holds `(device size - pe_start) // extent_size` of them (pe_start is 1 MiB
 by default: label, metadata area, alignment).  `lvcreate -L SIZE` rounds up
 to a whole number of extents and says so ("Rounding up size to full
 physical extent"); `-l N%VG`, `-l N%FREE` and `-l N%PVS` round *down*
-(lvm2 `tools/lvcreate.c` calls `percent_of_extents(..., roundup=0)`).
+(lvm2 `tools/lvcreate.c` calls `percent_of_extents(..., roundup=0)`) and are
+only an upper limit: more than is free is cut to what is free ("Reducing
+67%VG to remaining free space").
 These rules are checked against lvm2 2.03.16 itself in
 tests/labs/test_disks_lvm.py.
 
@@ -96,13 +98,14 @@ class VG:
         return self._check(math.ceil(size / self.extent_size))
 
     def extents_for_percent(self, percent: int, of: str) -> int:
-        """lvcreate -l N%VG / N%FREE: floor(N * base / 100), as percent_of_extents()."""
+        """lvcreate -l N%VG / N%FREE: floor(N * base / 100), as percent_of_extents(),
+        then cut to the free extents (lvcreate(8): the percentage is an upper limit)."""
         base = {"VG": self.extent_count, "FREE": self.free_count}.get(of)
         if base is None:
             raise ValueError(f"percent of {of!r}: accepted VG or FREE")
         if not 1 <= percent <= 100:
             raise ValueError(f"percent must be 1..100, got {percent}")
-        return self._check(percent * base // 100)
+        return self._check(min(percent * base // 100, self.free_count))
 
     def lvcreate(self, spec: str) -> int:
         """Allocate an LV from a `-L 10M` / `-l 100%FREE` / `-l 25` style spec;
