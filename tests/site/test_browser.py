@@ -49,9 +49,11 @@ def test_mermaid_diagrams_render_to_svg(browser, site_dir, site_url):
     for p in pages:
         rel = p.relative_to(site_dir).as_posix().removesuffix("index.html")
         page.goto(site_url + rel)
+        # Material swaps each <pre class="mermaid"> for a <div> whose closed shadow root holds
+        # the rendered SVG: a diagram that failed stays a <pre> or has no height
         page.wait_for_function(
-            "document.querySelectorAll('.mermaid').length > 0 && "
-            "[...document.querySelectorAll('.mermaid')].every(d => d.shadowRoot ? d.shadowRoot.querySelector('svg') : d.querySelector('svg'))",
+            "[...document.querySelectorAll('.mermaid')].every("
+            "d => d.tagName === 'DIV' && d.getBoundingClientRect().height > 40)",
             timeout=20000)
     context.close()
 
@@ -62,6 +64,7 @@ def test_chinese_query_in_the_search_box_finds_the_page(browser, site_url):
     page.goto(site_url)
     page.keyboard.press("s")          # Material's search shortcut focuses the box
     page.fill("input.md-search__input", "分区表")
+    page.keyboard.press("End")        # Material reads the query on key events, not on fill()
     page.wait_for_selector(".md-search-result__item", timeout=20000)
     hrefs = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
     context.close()
