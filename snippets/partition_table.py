@@ -108,9 +108,9 @@ def _write(f: BinaryIO, offset: int, data: bytes) -> None:
 MBR_ENTRY = struct.Struct("<B3sB3sII")   # boot flag, CHS start, type, CHS end, LBA start, sectors
 
 
-def mbr_entries(sector: bytes) -> list[tuple[int, int, int, int]]:
+def mbr_entries(sector: bytes, signed: bool = True) -> list[tuple[int, int, int, int]]:
     """The four entries of an MBR or EBR: (boot flag, type, relative start, sectors)."""
-    if sector[510:512] != b"\x55\xaa":
+    if signed and sector[510:512] != b"\x55\xaa":
         raise ValueError("no partition table: MBR signature at byte 510 is "
                          f"0x{sector[510]:02X}{sector[511]:02X}, expected 0x55 0xAA")
     out = []
@@ -147,7 +147,8 @@ def read_logical(f: BinaryIO, ext_start: int, ext_size: int, ss: int) -> list[Pa
             raise ValueError(f"EBR link to LBA {ebr} leaves the extended partition "
                              f"(LBA {ext_start}..{ext_start + ext_size - 1})")
         seen.add(ebr)
-        entries = mbr_entries(_read(f, ebr * ss, 512, f"EBR at LBA {ebr}"))
+        # libfdisk reads an EBR even without 0x55AA (and offers to fix it on write)
+        entries = mbr_entries(_read(f, ebr * ss, 512, f"EBR at LBA {ebr}"), signed=False)
         data = [e for e in entries if e[3] and e[1] and e[1] not in EXTENDED_TYPES]
         link = [e for e in entries if e[3] and e[1] in EXTENDED_TYPES]
         if data:                                      # an EBR without data is an empty link
@@ -199,9 +200,11 @@ def write_mbr(f: BinaryIO, partitions: list[Partition], disk_id: int = 0,
         sector0[slot:slot + 16] = _mbr_entry(p.bootable, ptype, p.start, p.size, 0)
     sector0[510:512] = b"\x55\xaa"
     _write(f, 0, bytes(sector0))
-    if not logical:
-        return
     ext = [p for p in primary if int(p.type, 16) in EXTENDED_TYPES]
+    if not logical:
+        for p in ext[:1]:                # an empty chain: a blank, signed EBR, as sfdisk writes
+            _write(f, p.start * ss, bytes(510) + b"\x55\xaa")
+        return
     if len(ext) != 1:
         raise ValueError(f"logical partitions need exactly one extended partition, found {len(ext)}")
     ext_start = ext[0].start

@@ -1,0 +1,258 @@
+"""Properties of snippets/partition_table.py: round trips, CRC detection, clear errors on bad images.
+
+Expected values are hand calculations written here or structure sizes from
+the UEFI specification (header 92 bytes, entries 128 bytes, MBR entry 16
+bytes at offset 446); sfdisk itself is the oracle in tests/twins/.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "snippets"))
+
+import partition_table as pt  # noqa: E402
+
+SCRIPT = ROOT / "snippets" / "partition_table.py"
+MIB = 1024 * 1024
+
+
+def blank(size: int = 8 * MIB) -> io.BytesIO:
+    return io.BytesIO(bytes(size))
+
+
+@st.composite
+def gpt_layouts(draw):
+    """Non-overlapping partitions inside LBA 34..16349 of an 8 MiB disk (16384 sectors)."""
+    cuts = sorted(draw(st.sets(st.integers(34, 16349), min_size=0, max_size=16)))
+    parts = []
+    slots = draw(st.permutations(range(1, 129)))
+    for i, (a, b) in enumerate(zip(cuts[::2], cuts[1::2])):
+        parts.append(pt.Partition(slots[i], a, b - a + 1,
+                                  str(draw(st.uuids())).upper(), uuid=str(draw(st.uuids())).upper(),
+                                  name=draw(st.text(st.characters(min_codepoint=1, max_codepoint=0xFFFF,
+                                                                  blacklist_categories=("Cs",)),
+                                                    max_size=36)),
+                                  attrs=draw(st.integers(0, 2 ** 64 - 1))))
+    return parts
+
+
+@settings(max_examples=60, deadline=None)
+@given(gpt_layouts())
+def test_gpt_write_then_read_returns_the_same_partitions(parts):
+    disk = blank()
+    pt.write_gpt(disk, parts, disk_guid="00000000-0000-4000-8000-000000000001")
+    t = pt.read_table(disk)
+    assert t.copies == {"primary": "ok", "backup": "ok"}
+    assert (t.first_lba, t.last_lba) == (34, 16384 - 34)       # 2 + 32 array sectors; last - 33
+    got = {p.node_number: (p.start, p.size, p.type, p.uuid, p.name, p.attrs) for p in t.partitions}
+    want = {p.node_number: (p.start, p.size, p.type, p.uuid, p.name, p.attrs) for p in parts}
+    assert got == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 91), st.integers(1, 255))
+def test_any_damaged_primary_header_byte_is_detected_and_backup_used(pos, xor):
+    disk = blank()
+    pt.write_gpt(disk, [pt.Partition(1, 2048, 2048, pt.LINUX_FS)])
+    raw = bytearray(disk.getvalue())
+    raw[512 + pos] ^= xor
+    t = pt.read_table(io.BytesIO(bytes(raw)))
+    assert t.copies["primary"] != "ok" and t.copies["backup"] == "ok"
+    assert [(p.start, p.size) for p in t.partitions] == [(2048, 2048)]
+
+
+def test_header_crc_is_crc32_with_the_crc_field_zeroed():
+    disk = blank()
+    pt.write_gpt(disk, [])
+    sector = disk.getvalue()[512:1024]
+    stored = struct.unpack_from("<I", sector, 16)[0]
+    assert stored == zlib.crc32(sector[:16] + bytes(4) + sector[20:92])
+
+
+def test_repair_rebuilds_the_primary_from_the_backup_byte_for_byte():
+    disk = blank()
+    pt.write_gpt(disk, [pt.Partition(3, 100, 50, pt.EFI_SYSTEM, name="ESP")],
+                 disk_guid="11111111-2222-4333-8444-555555555555")
+    good = disk.getvalue()
+    disk.seek(512)
+    disk.write(bytes(512 * 33))                  # wipe primary header and its array
+    assert pt.read_table(disk).copies["primary"].startswith("no 'EFI PART' signature")
+    assert "rewrote the primary GPT copy" in pt.repair_gpt(disk)
+    assert disk.getvalue() == good
+    assert pt.repair_gpt(disk) == "both GPT copies are valid, nothing to repair"
+
+
+def test_repair_rebuilds_the_backup_from_the_primary_byte_for_byte():
+    disk = blank()
+    pt.write_gpt(disk, [pt.Partition(1, 2048, 8, pt.LINUX_FS, attrs=1)])
+    good = disk.getvalue()
+    disk.seek(8 * MIB - 512)
+    disk.write(b"garbage")
+    assert pt.read_table(disk).copies["backup"].startswith("no 'EFI PART'")
+    pt.repair_gpt(disk)
+    assert disk.getvalue() == good
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 8), st.booleans(), st.sampled_from([0x83, 0x82, 0x07, 0x0B])),
+                min_size=0, max_size=8))
+def test_mbr_with_logical_partitions_round_trips(logicals):
+    """Primary 1 (1 MiB at 2048), extended 2 over the rest; logicals of 1-8 MiB."""
+    disk = blank(80 * MIB)
+    parts = [pt.Partition(1, 2048, 2048, "83", bootable=True), pt.Partition(2, 4096, 80 * 2048 - 4096, "5")]
+    start = 4096 + 2048
+    for n, (mib, boot, ptype) in enumerate(logicals, start=5):
+        parts.append(pt.Partition(n, start, mib * 2048, f"{ptype:x}", bootable=boot))
+        start += mib * 2048 + 2048
+    pt.write_mbr(disk, parts, disk_id=0xDEADBEEF)
+    t = pt.read_table(disk)
+    assert t.label == "dos" and t.id == "0xdeadbeef"
+    assert [(p.node_number, p.start, p.size, p.type, p.bootable) for p in t.partitions] == \
+        [(p.node_number, p.start, p.size, p.type, p.bootable) for p in parts]
+
+
+def test_mbr_layout_offsets_from_the_specification():
+    disk = blank(MIB)
+    pt.write_mbr(disk, [pt.Partition(4, 2048, 10, "83", bootable=True)], disk_id=0x01020304)
+    raw = disk.getvalue()
+    assert raw[440:444] == b"\x04\x03\x02\x01"          # disk id, little endian
+    entry = raw[446 + 3 * 16: 446 + 4 * 16]             # the 4th 16-byte entry
+    assert entry[0] == 0x80 and entry[4] == 0x83
+    assert struct.unpack("<II", entry[8:16]) == (2048, 10)
+    assert raw[510:512] == b"\x55\xaa"
+
+
+# ---------------------------------------------------------------- bad images
+def test_too_small_image_is_refused():
+    with pytest.raises(ValueError, match="too small: an MBR needs 512 bytes"):
+        pt.read_table(io.BytesIO(bytes(100)))
+
+
+def test_missing_signature_is_refused():
+    with pytest.raises(ValueError, match="MBR signature at byte 510 is 0x0000"):
+        pt.read_table(blank(MIB))
+
+
+def test_truncated_mbr_image_is_refused():
+    disk = blank(4 * MIB)
+    pt.write_mbr(disk, [pt.Partition(1, 2048, 4096, "83")])
+    assert pt.read_table(disk).partitions[0].end == 6143
+    with pytest.raises(ValueError, match=r"partition 1 \(LBA 2048..6143\) lies outside the image "
+                                         r"0..4095: truncated image"):
+        pt.read_table(io.BytesIO(disk.getvalue()[:2 * MIB]))
+
+
+def test_truncated_gpt_image_loses_both_copies():
+    disk = blank()
+    pt.write_gpt(disk, [pt.Partition(1, 2048, 2048, pt.LINUX_FS)])
+    with pytest.raises(ValueError, match="both GPT copies are damaged"):
+        pt.read_table(io.BytesIO(disk.getvalue()[:4 * MIB]))
+
+
+@pytest.mark.parametrize("label", ["gpt", "dos"])
+def test_overlapping_partitions_are_refused(label):
+    disk = blank()
+    parts = [pt.Partition(1, 2048, 2048, "83"), pt.Partition(2, 4000, 100, "83")]
+    if label == "gpt":
+        for p in parts:
+            p.type = pt.LINUX_FS
+        pt.write_gpt(disk, parts)
+    else:
+        pt.write_mbr(disk, parts)
+    with pytest.raises(ValueError, match=r"partitions 1 \(LBA 2048..4095\) and 2 \(LBA 4000..4099\) overlap"):
+        pt.read_table(disk)
+
+
+def _rewrite_header(raw: bytearray, lba: int, **fields) -> None:
+    h = pt.parse_gpt_header(bytes(raw[lba * 512:(lba + 1) * 512]))
+    h.update(fields)
+    raw[lba * 512:(lba + 1) * 512] = pt._gpt_header_bytes(h, 512)
+
+
+def test_entry_count_beyond_the_array_is_refused():
+    disk = blank()
+    pt.write_gpt(disk, [])
+    raw = bytearray(disk.getvalue())
+    # 1000 entries x 128 B = 250 sectors from LBA 2: runs into the usable area from LBA 34
+    array = bytes(raw[1024:1024 + 1000 * 128])
+    for lba in (1, 16383):
+        _rewrite_header(raw, lba, entries=1000, entries_crc=zlib.crc32(array))
+    with pytest.raises(ValueError, match=r"entry count 1000 is beyond the array: entries at LBA 2..251 "
+                                         r"overlap the usable area 34..16350"):
+        pt.read_table(io.BytesIO(bytes(raw)))
+
+
+def test_loop_in_the_ebr_chain_is_refused():
+    disk = blank(16 * MIB)
+    pt.write_mbr(disk, [pt.Partition(1, 2048, 30000, "5"), pt.Partition(5, 4096, 100, "83"),
+                        pt.Partition(6, 8192, 100, "83")])
+    raw = bytearray(disk.getvalue())
+    # the second EBR (at 8192 - 2048 = 6144) links back to the first (relative start 0)
+    raw[6144 * 512 + 462 + 4] = 0x05
+    struct.pack_into("<II", raw, 6144 * 512 + 462 + 8, 0, 100)
+    with pytest.raises(ValueError, match="loop in the EBR chain: the EBR at LBA 2048 is linked twice"):
+        pt.read_table(io.BytesIO(bytes(raw)))
+
+
+def test_logical_outside_extended_is_refused():
+    disk = blank(16 * MIB)
+    pt.write_mbr(disk, [pt.Partition(1, 2048, 4000, "5"), pt.Partition(5, 4096, 8000, "83")])
+    with pytest.raises(ValueError, match="logical partition 5 .* outside the extended partition 2048..6047"):
+        pt.read_table(disk)
+
+
+# ---------------------------------------------------------------- naming and JSON details
+@pytest.mark.parametrize("device,number,expected", [
+    ("sda", 1, "sda1"), ("/dev/loop0", 5, "/dev/loop0p5"), ("nvme0n1", 2, "nvme0n1p2"),
+    ("disk.img", 3, "disk.img3"), ("/dev/disc", 1, "/dev/part1"),
+])
+def test_node_names_follow_libfdisk_partname(device, number, expected):
+    assert pt.node_name(device, number) == expected
+
+
+def test_attribute_names_and_hidden_bits():
+    assert pt.attrs_string(0) is None
+    assert pt.attrs_string(0b111) == "RequiredPartition NoBlockIOProtocol LegacyBIOSBootable"
+    assert pt.attrs_string(1 << 60 | 1 << 48) == "GUID:48,60"
+    assert pt.attrs_string(1 << 5) == ""                  # bit 5 exists but sfdisk names it nowhere
+
+
+def test_json_escapes_quotes_backslashes_and_control_bytes():
+    assert pt._json_str(b'a"b\\c\td\x01\xe4\xb8\xad') == b'"a\\"b\\\\c\\td\\u0001\xe4\xb8\xad"'
+
+
+# ---------------------------------------------------------------- the script
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_script_bad_image_exits_2_with_message_and_no_traceback(tmp_path):
+    bad = tmp_path / "zero.img"
+    bad.write_bytes(bytes(4096))
+    proc = cli(str(bad))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "no partition table" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_script_refuses_a_real_disk():
+    proc = cli("/dev/sda")
+    assert proc.returncode == 2
+    assert "not on a real disk" in proc.stderr
+
+
+def test_script_check_on_mbr_reports_no_gpt(tmp_path):
+    img = tmp_path / "m.img"
+    with open(img, "w+b") as f:
+        f.truncate(MIB)
+        pt.write_mbr(f, [pt.Partition(1, 100, 10, "83")])
+    proc = cli(str(img), "--check")
+    assert proc.returncode == 0 and "MBR (dos) table, 1 partitions, no GPT copies" in proc.stdout
