@@ -11,9 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+
+for _extra in (Path(__file__).resolve().parents[2] / "snippets", Path(__file__).resolve().parents[1]):
+    if str(_extra) not in sys.path:  # tests/conftest.py normally does this
+        sys.path.insert(0, str(_extra))
 
 from labkit import loop_device, make_image, mounted, need_root, need_tools, run
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
+
+_SNIPPETS = str(Path(__file__).resolve().parents[2] / "snippets")
+if _SNIPPETS not in sys.path:  # tests/conftest.py normally does this
+    sys.path.insert(0, _SNIPPETS)
 
 import raid
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+_SNIPPETS = str(Path(__file__).resolve().parents[2] / "snippets")
+if _SNIPPETS not in sys.path:  # tests/conftest.py normally does this
+    sys.path.insert(0, _SNIPPETS)
+
 import raid
 
 SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "raid.py"
@@ -245,3 +249,15 @@ def test_cli_bad_input_exits_2_without_traceback():
     assert proc.returncode == 2
     assert "RAID 5 needs at least 3 disks" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_xfs_stripe_geometry_uses_data_disks_only():
+    # su = chunk; sw = data disks: RAID 5 n-1, RAID 6 n-2, RAID 10 n/2, RAID 0 n
+    assert raid.xfs_stripe_geometry("5", 4, 512 * 1024) == (524288, 3)
+    assert raid.xfs_stripe_geometry("6", 8, 256 * 1024) == (262144, 6)
+    assert raid.xfs_stripe_geometry("10", 6, 64 * 1024) == (65536, 3)
+    assert raid.xfs_stripe_geometry("0", 3, 4096) == (4096, 3)
+    with pytest.raises(ValueError, match="multiple of 4096"):
+        raid.xfs_stripe_geometry("5", 4, 1000)
+    with pytest.raises(ValueError, match="striped levels"):
+        raid.xfs_stripe_geometry("1", 2, 4096)
