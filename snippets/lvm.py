@@ -85,6 +85,9 @@ class VG:
         return self.extent_count - self.allocated
 
     def _check(self, extents: int) -> int:
+        if self.free_count == 0:
+            raise ValueError(f"{extents} extents requested but the VG has no free extents; "
+                             "extend it first (vgextend)")
         if not 1 <= extents <= self.free_count:
             free_mib = self.free_count * self.extent_size // MiB
             raise ValueError(f"{extents} extents requested but only {self.free_count} free; "
