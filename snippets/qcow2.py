@@ -786,6 +786,33 @@ def make_qcow2(path: str, size: int, clusters: Optional[Dict[int, bytes]] = None
     return path
 
 
+# --8<-- [start:l2cache]
+def l2_cache_bytes(disk_size: int, cluster_size: int = 65536, extended_l2: bool = False) -> int:
+    """L2 cache that maps a whole disk: one 8-byte entry (16 with extended L2) per cluster.
+
+    QEMU's default L2 cache limit on Linux is 32 MiB (docs/qcow2-cache.txt),
+    which covers 256 GiB with 64 KiB clusters:
+
+    >>> l2_cache_bytes(256 << 30) == 32 << 20
+    True
+    >>> l2_cache_bytes(1 << 40) >> 20, l2_cache_bytes(1 << 40, 2 << 20) >> 20
+    (128, 4)
+    >>> l2_cache_bytes(1 << 40, 65536, extended_l2=True) >> 20
+    256
+    >>> l2_cache_bytes(1 << 30, 3000)
+    Traceback (most recent call last):
+    ...
+    ValueError: cluster size 3000 must be a power of two from 512 B to 2 MiB
+    """
+    if cluster_size & (cluster_size - 1) or not 512 <= cluster_size <= 2 << 20:
+        raise ValueError(f"cluster size {cluster_size} must be a power of two from 512 B to 2 MiB")
+    if disk_size < 0:
+        raise ValueError(f"disk size {disk_size} must be >= 0")
+    clusters = -(-disk_size // cluster_size)
+    return clusters * (16 if extended_l2 else 8)
+# --8<-- [end:l2cache]
+
+
 _SUFFIX = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 

@@ -170,6 +170,31 @@ def test_compressed_convert_is_smaller_and_identical(tmp_path: Path) -> None:
         assert img.read(0, 64 * MiB) == (tmp_path / "src.raw").read_bytes()
 
 
+def test_vmdk_converts_to_qcow2_with_identical_content(tmp_path: Path) -> None:
+    q(tmp_path, "qemu-img", "create", "-q", "-f", "raw", "src.raw", "64M")
+    q(tmp_path, "qemu-io", "-f", "raw", "-c", "write -P 0x5a 1M 3M", "src.raw")
+    q(tmp_path, "qemu-img", "convert", "-f", "raw", "-O", "vmdk", "src.raw", "disk.vmdk")
+    q(tmp_path, "qemu-img", "convert", "-f", "vmdk", "-O", "qcow2", "disk.vmdk", "disk.qcow2")
+    same = q(tmp_path, "qemu-img", "compare", "-f", "vmdk", "-F", "qcow2", "disk.vmdk", "disk.qcow2")
+    assert same.stdout == "Images are identical.\n"
+    with qcow2.open_image(str(tmp_path / "disk.qcow2")) as img:
+        assert img.read(MiB, 4) == b"\x5a" * 4 and img.read(0, 4) == bytes(4)
+
+
+def test_only_some_formats_can_be_created(tmp_path: Path) -> None:
+    made = []
+    for fmt in ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "vhdx", "parallels"):
+        q(tmp_path, "qemu-img", "create", "-q", "-f", fmt, f"t.{fmt}", "16M")
+        made.append(fmt)
+    assert len(made) == 9
+    for fmt in ("bochs", "cloop", "dmg"):
+        p = q(tmp_path, "qemu-img", "create", "-q", "-f", fmt, f"t.{fmt}", "16M", check=False)
+        assert p.returncode == 1
+        assert f"Format driver '{fmt}' does not support image creation" in p.stderr
+    p = q(tmp_path, "qemu-img", "create", "-q", "-f", "luks", "t.luks", "16M", check=False)
+    assert "Parameter 'key-secret' is required for cipher" in p.stderr
+
+
 def test_qemu_img_check_repairs_a_crashed_lazy_refcount_image(tmp_path: Path) -> None:
     q(tmp_path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "lz.qcow2", "1G")
     # `abort` kills qemu-io before it writes the postponed refcounts: a crash
