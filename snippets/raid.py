@@ -27,6 +27,7 @@ ValueError: all blocks of a stripe must have the same length (got lengths [2, 3]
 """
 from __future__ import annotations
 
+# --8<-- [start:imports]
 import argparse
 import functools
 import math
@@ -34,6 +35,7 @@ import re
 import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
+# --8<-- [end:imports]
 
 # ---------------------------------------------------------------------------
 # Checking a stripe
@@ -288,6 +290,7 @@ def _check_members(level: int, disks: int) -> None:
 # Calculator
 # ---------------------------------------------------------------------------
 
+# --8<-- [start:calc]
 LEVELS = ("0", "1", "4", "5", "6", "10", "50", "60")
 
 
@@ -308,7 +311,6 @@ class RaidPlan:
     p_ure_during_rebuild: Optional[float]  # P(at least one URE while reading that)
 
 
-# --8<-- [start:calc]
 def plan(level: str, sizes: Sequence[int], *, disk_iops: float = 150.0,
          rebuild_bytes_per_s: float = 100e6, ure_per_bit: float = 1e-14,
          groups: int = 2) -> RaidPlan:
