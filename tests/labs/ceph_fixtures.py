@@ -21,8 +21,6 @@ Settings that differ from the defaults, and why (the pages quote them):
 * ``osd crush chooseleaf type = 0``: the failure domain of the default rule is
   the OSD, because all three OSDs sit on one host (the default, host, would
   leave every PG undersized on a single node).
-* ``osd pool default pg autoscale mode = warn``: the autoscaler reports but
-  does not change pg_num under a running test (the 16.2 default is ``on``).
 * ``mon max pg per osd = 1000``: radosgw creates seven pools of 32 PGs; with
   size 3 on three OSDs every PG lands on every OSD, above the default 250.
 * ``mon data avail warn = 5``: the build machine's disk may be fuller than the
@@ -105,7 +103,6 @@ memstore device bytes = {memstore_bytes}
 osd pool default size = 3
 osd pool default min size = 2
 osd crush chooseleaf type = 0
-osd pool default pg autoscale mode = warn
 mon allow pool delete = true
 mon max pg per osd = 1000
 mon data avail warn = 5
