@@ -51,6 +51,9 @@ def main() -> int:
     if not 2 <= args.disks <= 32 or args.chunk_kib <= 0:
         print("error: --disks must be 2..32 and --chunk-kib > 0", file=sys.stderr)
         return 2
+    if not Path(LIBISAL).exists():
+        print(f"error: {LIBISAL} not found (Debian package libisal2)", file=sys.stderr)
+        return 1
     lib = ctypes.CDLL(LIBISAL)
     for fn in (lib.xor_gen, lib.pq_gen):
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
