@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+REPO_URL = "https://git.example.org/storage-handbook"   # only ever written into hrefs
 
 
 @pytest.fixture(scope="session")
 def site_build(tmp_path_factory):
     """Build the site once with --strict; return (site_dir, build log)."""
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", HANDBOOK_REPO_URL=REPO_URL,
+               HANDBOOK_EDIT_URI="edit/main/docs/")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     log = proc.stdout + proc.stderr

@@ -32,9 +32,9 @@ def test_every_page_loads_without_requests_to_other_hosts(browser, site_dir, sit
     urls = list(_page_urls(site_dir, site_url))
     assert len(urls) >= 2
     for url in urls:
-        resp = page.goto(url, wait_until="load")
+        # networkidle: let the search worker and lazy scripts finish before leaving the page
+        resp = page.goto(url, wait_until="networkidle")
         assert resp is not None and resp.status == 200, url
-        page.wait_for_timeout(150)
     context.close()
     assert outside == []
     assert failed == []

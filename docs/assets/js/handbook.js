@@ -1,0 +1,77 @@
+/* Practice mode and the drill page.
+   Practice mode hides the answer under every question heading (h2) until the
+   reader clicks "显示答案"; the switch sits in the header and is remembered
+   in localStorage across pages and visits.  Printing always shows everything. */
+(function () {
+  var KEY = "handbook.practice";
+  function isOn() { try { return localStorage.getItem(KEY) === "1"; } catch (e) { return false; } }
+  function setOn(v) { try { localStorage.setItem(KEY, v ? "1" : "0"); } catch (e) {} }
+
+  function wrapAnswers(article) {
+    if (article.dataset.practiceReady) return;
+    article.dataset.practiceReady = "1";
+    article.querySelectorAll(":scope > h2").forEach(function (h2) {
+      var box = document.createElement("div");
+      box.className = "practice-answer";
+      var n = h2.nextSibling;
+      while (n && !(n.nodeType === 1 && n.tagName === "H2")) {
+        var next = n.nextSibling; box.appendChild(n); n = next;
+      }
+      if (!box.childNodes.length) return;
+      var btn = document.createElement("button");
+      btn.type = "button"; btn.className = "md-button practice-reveal"; btn.textContent = "显示答案";
+      btn.addEventListener("click", function () {
+        var shown = box.classList.toggle("revealed");
+        btn.textContent = shown ? "隐藏答案" : "显示答案";
+      });
+      h2.after(btn); btn.after(box);
+      /* a link or search hit to an anchor inside a hidden answer reveals it */
+      if (location.hash) {
+        var t = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+        if (t && box.contains(t)) { box.classList.add("revealed"); btn.textContent = "隐藏答案"; }
+      }
+    });
+  }
+
+  function apply() {
+    document.body.classList.toggle("practice", isOn());
+    var sw = document.getElementById("practice-switch");
+    if (sw) { sw.setAttribute("aria-pressed", String(isOn())); sw.title = isOn() ? "退出练习模式" : "练习模式：先隐藏答案"; }
+    var article = document.querySelector(".md-content article");
+    if (article && isOn()) wrapAnswers(article);
+  }
+
+  function addSwitch() {
+    if (document.getElementById("practice-switch")) return;
+    var header = document.querySelector(".md-header__inner");
+    if (!header) return;
+    var b = document.createElement("button");
+    b.id = "practice-switch"; b.type = "button"; b.className = "md-header__button practice-switch";
+    b.textContent = "练习模式"; b.setAttribute("aria-label", "练习模式");
+    b.addEventListener("click", function () { setOn(!isOn()); apply(); });
+    var search = header.querySelector(".md-search");
+    header.insertBefore(b, search || null);
+  }
+
+  function drill() {
+    var data = document.getElementById("drill-data");
+    if (!data) return;
+    var all = JSON.parse(data.textContent);
+    var q = document.getElementById("drill-question"), meta = document.getElementById("drill-meta");
+    var a = document.getElementById("drill-answer"), seedOnly = document.getElementById("drill-seed-only");
+    function pick() {
+      var pool = seedOnly.checked ? all.filter(function (x) { return x.seed; }) : all;
+      if (!pool.length) { q.textContent = "没有题目"; return; }
+      var item = pool[Math.floor(Math.random() * pool.length)];
+      q.textContent = item.title; meta.textContent = item.chapter + (item.seed ? " · 原题" : " · 追问");
+      a.href = item.href;
+    }
+    document.getElementById("drill-next").addEventListener("click", pick);
+    seedOnly.addEventListener("change", pick);
+    pick();
+  }
+
+  function init() { addSwitch(); apply(); drill(); }
+  if (typeof document$ !== "undefined") document$.subscribe(init);
+  else document.addEventListener("DOMContentLoaded", init);
+})();
