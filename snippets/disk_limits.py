@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-SECTOR_SIZES = (512, 1024, 2048, 4096)
-MIB = 1024 * 1024
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
@@ -55,6 +53,10 @@ def human(nbytes: int) -> str:
 
 
 # --8<-- [start:limits]
+SECTOR_SIZES = (512, 1024, 2048, 4096)
+MIB = 1024 * 1024
+
+
 def mbr_limit_bytes(sector_size: int = 512) -> int:
     """Bytes addressable by an MBR entry: 32-bit LBA fields -> 2^32 sectors.
 

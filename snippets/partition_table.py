@@ -31,6 +31,7 @@ ValueError: no partition table: MBR signature at byte 510 is 0x0000, expected 0x
 """
 from __future__ import annotations
 
+# --8<-- [start:imports]
 import argparse
 import dataclasses
 import io
@@ -44,6 +45,7 @@ from typing import BinaryIO
 
 from disk_limits import chs_bytes
 from safety import check_image_path
+# --8<-- [end:imports]
 
 LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 EFI_SYSTEM = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"

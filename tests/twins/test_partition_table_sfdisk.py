@@ -345,3 +345,40 @@ def test_4096_byte_sectors_on_loop_device_equal_sfdisk(tmp_path: Path, label: st
         assert cli.returncode == 0 and cli.stdout == expected
     finally:
         run(["losetup", "-d", dev], check=False)
+
+
+# ---------------------------------------------------------------- the page's console blocks
+PAGE = ROOT / "docs" / "disks" / "partitions.md"
+
+
+def console_blocks(text: str) -> list[list[tuple[str, str]]]:
+    """Each ```console block marked <!-- console-check -->: a list of (command, expected output)."""
+    blocks = []
+    for chunk in text.split("<!-- console-check -->\n```console\n")[1:]:
+        body = chunk.split("\n```\n", 1)[0]
+        steps: list[tuple[str, list[str]]] = []
+        for line in body.split("\n"):
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+        blocks.append([(cmd, "\n".join(out)) for cmd, out in steps])
+    return blocks
+
+
+def test_page_console_blocks_reproduce_exactly(tmp_path: Path) -> None:
+    """Every marked console block on partitions.md, run in order in one directory, prints what the page shows."""
+    need_tools("mkfs.ext4", "blkid", "wipefs", "od", "dd")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(sys.executable)
+    (tmp_path / "snippets").symlink_to(ROOT / "snippets")
+    env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": str(tmp_path)}
+    blocks = console_blocks(PAGE.read_text(encoding="utf-8"))
+    assert len(blocks) == 4
+    for block in blocks:
+        for cmd, expected in block:
+            proc = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            got = (proc.stderr + proc.stdout).rstrip("\n")
+            assert got == expected.rstrip("\n"), f"$ {cmd}\n--- page\n{expected}\n--- got\n{got}"
