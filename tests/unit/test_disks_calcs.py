@@ -172,3 +172,40 @@ def test_fstab_each_rule(line, expect):
 def test_fstab_never_crashes(text):
     for issue in fstab.lint(text):
         assert issue.level in ("error", "warning") and issue.line >= 1
+
+
+# ---- quota (kernel fs/quota/dquot.c check_bdq) -------------------------------
+
+import quota  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["write", "free"]),
+                          st.integers(0, 3000)), max_size=30),
+       st.integers(0, 4096), st.integers(0, 8192))
+def test_quota_never_exceeds_hard_and_timer_only_above_soft(steps, soft, extra):
+    hard = soft + extra if extra else 0
+    q = quota.Quota(soft=soft, hard=hard, grace=2 * quota.DAY)
+    t = 0
+    for dt, op, kib in steps:
+        t += dt * quota.DAY
+        before = q.used
+        if op == "write":
+            res = q.write(kib, t)
+            if res.startswith("EDQUOT"):
+                assert q.used == before
+            else:
+                assert q.used == before + kib
+        else:
+            q.free(kib)
+        if hard:
+            assert q.used <= hard
+        if q.used <= soft:
+            assert q.grace_until == 0 or op == "write" and not soft
+        if q.grace_until:
+            assert q.used > soft and soft > 0
+
+
+def test_quota_exact_hard_limit_is_allowed():
+    q = quota.Quota(soft=0, hard=100, grace=0)
+    assert q.write(100, 0) == "ok"          # new > hard fails, new == hard does not
+    assert q.write(1, 0) == "EDQUOT: block limit reached"
