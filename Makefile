@@ -8,7 +8,7 @@ SITE := site
 export NO_MKDOCS_2_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv lab-venv deps serve build test bench clean
+.PHONY: venv lab-venv deps serve build offline test bench clean
 
 venv: $(VENV)/.site-ok node_modules/.ok
 
@@ -34,6 +34,10 @@ serve: venv
 
 build: venv
 	$(MKDOCS) build --strict -d $(SITE)
+
+# The offline edition: dist/handbook-offline.zip, works from file:// (search, diagrams)
+offline: venv
+	$(PY) scripts/build_offline.py dist
 
 # Every test: Debian packages, Python packages, the strict site build, then pytest
 # (pages, snippets' doctests, unit, twins, labs, site in Chromium).

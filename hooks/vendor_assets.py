@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
 from mkdocs.utils import get_relative_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,16 @@ BUNDLE = re.compile(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.mi
 
 def _missing() -> list[str]:
     return [src for src, _ in FILES + DIRS if not (NODE / src).exists()]
+
+
+@event_priority(100)   # before Material's offline plugin, which would add a CDN shim otherwise
+def on_config(config, **kwargs):
+    """In the offline edition, search runs in an iframe worker: serve its shim ourselves."""
+    offline = config.plugins.get("material/offline") or config.plugins.get("offline")
+    if offline is not None and offline.config.enabled:
+        config.extra["polyfills"] = [u for u in config.extra.get("polyfills", []) if "iframe-worker" not in u]
+        config.extra["polyfills"].append("assets/vendor/iframe-worker/shim.js")
+    return config
 
 
 def on_pre_build(config, **kwargs):

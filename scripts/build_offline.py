@@ -1,0 +1,37 @@
+"""Build the offline edition: a zip of the site that works from file:// with no network.
+
+Material's offline plugin (enabled by OFFLINE=true) turns off directory URLs
+and inlines the search index; hooks/vendor_assets.py serves the iframe-worker
+shim that lets search run from file://.  Usage: python scripts/build_offline.py [OUT_DIR]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(out_dir: Path) -> Path:
+    site = out_dir / "handbook-offline"
+    if site.exists():
+        shutil.rmtree(site)
+    env = dict(os.environ, OFFLINE="true", NO_MKDOCS_2_WARNING="1")
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+                   cwd=ROOT, env=env, check=True)
+    archive = shutil.make_archive(str(out_dir / "handbook-offline"), "zip", root_dir=out_dir,
+                                  base_dir="handbook-offline")
+    return Path(archive)
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "dist"
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    zip_path = build(out)
+    print(f"offline edition: {zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - t0:.1f} s")
+    print(f"open {out / 'handbook-offline' / 'index.html'} in a browser, or unzip it anywhere")
