@@ -21,6 +21,8 @@ Usage: ``python snippets/kvm_mini.py --message KVM [--trace]`` (needs /dev/kvm).
 from __future__ import annotations
 
 import argparse
+
+# --8<-- [start:ioctls]
 import ctypes
 import fcntl
 import mmap
@@ -29,7 +31,6 @@ import struct
 import sys
 from dataclasses import dataclass, field
 
-# --8<-- [start:ioctls]
 KVMIO = 0xAE                     # the ioctl "type" byte of every KVM ioctl
 
 
@@ -61,12 +62,12 @@ KVM_SET_SREGS = _iow(0x84, 312)
 KVM_EXIT_IO = 2                           # the guest did in/out on a port
 KVM_EXIT_HLT = 5                          # the guest executed hlt
 EXIT_NAMES = {KVM_EXIT_IO: "IO", KVM_EXIT_HLT: "HLT"}
-# --8<-- [end:ioctls]
 
 SERIAL_PORT = 0x3F8                       # COM1, where a PC's first UART lives
 GUEST_ADDR = 0x1000                       # guest physical address of our code
 GUEST_MEM = 0x1000                        # 4 KiB of guest RAM
 MAX_MESSAGE = 256
+# --8<-- [end:ioctls]
 
 
 # --8<-- [start:guest]
@@ -94,6 +95,7 @@ def guest_code(message: str, port: int = SERIAL_PORT) -> bytes:
 # --8<-- [end:guest]
 
 
+# --8<-- [start:run]
 @dataclass
 class GuestRun:
     """What happened while the guest ran: the bytes it sent and every exit to user space."""
@@ -102,7 +104,6 @@ class GuestRun:
     exits: list[str] = field(default_factory=list)
 
 
-# --8<-- [start:run]
 def run_guest(message: str, port: int = SERIAL_PORT) -> GuestRun:
     """Create a VM with one vCPU, run guest_code(message) in it, and play the UART."""
     code = guest_code(message, port)

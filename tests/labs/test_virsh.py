@@ -291,3 +291,38 @@ def test_qemu_img_info_needs_force_share_while_the_image_is_open(tmp_path):
             holder.kill()
             holder.wait()
     assert run(["qemu-img", "info", str(img)]).returncode == 0     # lock released
+
+
+# ---------------------------------------------------------------- undefine --remove-all-storage, other commands
+
+def test_undefine_remove_all_storage_deletes_pool_volumes_only(vm1_xml, tmp_path):
+    pooled = tmp_path / "vm1-pool.xml"
+    pooled.write_text(vm1_xml.read_text().replace("/var/lib/libvirt/images/", "/data/vmfs/"))
+    out = virsh("pool-define-as vmdisk dir --target /data/vmfs; pool-build vmdisk; pool-start vmdisk; "
+                f"vol-create-as vmdisk vm1.qcow2 3G --format qcow2; define {pooled}; "
+                "undefine vm1 --remove-all-storage; vol-list vmdisk").stdout
+    assert "Volume 'vda'(/data/vmfs/vm1.qcow2) removed." in out
+    assert "vm1.qcow2" not in out.split("removed.")[-1]
+
+    proc = virsh("undefine test --remove-all-storage; destroy test; undefine test --remove-all-storage; "
+                 "list --all", check=False)
+    assert "error: Storage volume deletion is supported only on stopped domains" in proc.stderr
+    assert ("error: Storage volume 'vda'(/guest/diskimage1) is not managed by libvirt. "
+            "Remove it manually.") in proc.stderr
+    assert "Domain 'test' has been undefined" in proc.stdout
+    assert "test" not in proc.stdout.split("undefined")[-1]
+
+
+def test_setmem_and_setvcpus_live_on_the_test_domain():
+    out = virsh("setmem test 1G --live; dominfo test; setvcpus test 1 --live; vcpucount test").stdout
+    assert re.search(r"^Used memory:\s+1048576 KiB$", out, re.M)        # 1G = 1024 * 1024 KiB
+    assert re.search(r"^current\s+live\s+1$", out, re.M)
+    assert re.search(r"^maximum\s+live\s+2$", out, re.M)
+
+
+def test_unsupported_apis_name_the_c_function():
+    for cmd, api in [("net-dhcp-leases default", "virNetworkGetDHCPLeases"),
+                     ("blockresize test vda 20G", "virDomainBlockResize")]:
+        proc = virsh(cmd, check=False)
+        assert proc.returncode == 1
+        assert f"this function is not supported by the connection driver: {api}" in proc.stderr
