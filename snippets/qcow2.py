@@ -185,6 +185,8 @@ class Bitmap:
     name: str
     granularity: int
     flags: int
+    table_offset: int = 0
+    table_size: int = 0            # entries of 8 bytes
 
 
 @dataclass
@@ -194,6 +196,45 @@ class Mapping:
     kind: str
     host_offset: Optional[int] = None   # in the image file, or in the external data file
     file: Optional[str] = None
+
+
+@dataclass
+class CheckResult:
+    """What ``qemu-img check`` reports: messages (its stderr), counters and statistics."""
+
+    total_clusters: int
+    messages: List[str] = field(default_factory=list)
+    corruptions: int = 0
+    leaks: int = 0
+    allocated_clusters: int = 0
+    fragmented_clusters: int = 0
+    compressed_clusters: int = 0
+    image_end_offset: int = 0
+
+    def report(self) -> str:
+        """The human-readable summary ``qemu-img check`` prints on stdout."""
+        out = []
+        if not (self.corruptions or self.leaks):
+            out.append("No errors were found on the image.")
+        if self.corruptions:
+            out.append(f"\n{self.corruptions} errors were found on the image.\n"
+                       "Data may be corrupted, or further writes to the image may corrupt it.")
+        if self.leaks:
+            out.append(f"\n{self.leaks} leaked clusters were found on the image.\n"
+                       "This means waste of disk space, but no harm to data.")
+        if self.total_clusters and self.allocated_clusters:
+            a = self.allocated_clusters
+            out.append(f"{a}/{self.total_clusters} = {a * 100.0 / self.total_clusters:.2f}% allocated, "
+                       f"{self.fragmented_clusters * 100.0 / a:.2f}% fragmented, "
+                       f"{self.compressed_clusters * 100.0 / a:.2f}% compressed clusters")
+        if self.image_end_offset:
+            out.append(f"Image end offset: {self.image_end_offset}")
+        return "\n".join(out)
+
+    @property
+    def exit_status(self) -> int:
+        """qemu-img check's exit status: 0 consistent, 2 corrupted, 3 only leaks."""
+        return 2 if self.corruptions else 3 if self.leaks else 0
 
 
 def _read_at(fd: int, offset: int, length: int) -> bytes:
@@ -287,6 +328,7 @@ class Qcow2Image:
         self.backing_format: Optional[str] = None
         self.feature_names: Dict[Tuple[int, int], str] = {}
         self.bitmaps: List[Bitmap] = []
+        self.bitmap_directory: Tuple[int, int] = (0, 0)
         self.data_file_name: Optional[str] = None
         self._read_extensions(_read_at(self.fd, 0, cs))
         unknown = h.incompatible_features & ~KNOWN_INCOMPAT
@@ -306,6 +348,7 @@ class Qcow2Image:
                                                h.refcount_table_clusters * cs // 8)
         self.snapshots = self._read_snapshots()
         self._l2_cache: Dict[int, bytes] = {}
+        self._refblock_cache: Dict[int, bytes] = {}
         # an external data file holds the guest clusters (host offset == guest offset)
         self.data_fd: Optional[int] = None
         if h.incompatible_features & INCOMPAT_DATA_FILE:
@@ -348,6 +391,7 @@ class Qcow2Image:
             elif etype == EXT_BITMAPS and h.autoclear_features & AUTOCLEAR_BITMAPS:
                 # without the autoclear bit the bitmaps are inconsistent and QEMU ignores them
                 nb, _, dir_size, dir_off = struct.unpack_from(">IIQQ", data, 0)
+                self.bitmap_directory = (dir_off, dir_size)
                 self.bitmaps = self._read_bitmap_directory(dir_off, dir_size, nb)
             pos += (elen + 7) & ~7
     # --8<-- [end:extensions]
@@ -359,7 +403,8 @@ class Qcow2Image:
             _tbl, _tbl_size, flags, _type, gbits, name_size, extra = struct.unpack_from(
                 ">QIIBBHI", raw, pos)
             pos += 24 + extra
-            out.append(Bitmap(raw[pos:pos + name_size].decode("utf-8", "replace"), 1 << gbits, flags))
+            out.append(Bitmap(raw[pos:pos + name_size].decode("utf-8", "replace"), 1 << gbits, flags,
+                              _tbl, _tbl_size))
             pos = (pos + name_size + 7) & ~7
         return out
 
@@ -386,7 +431,10 @@ class Qcow2Image:
                 icount = struct.unpack_from(">Q", extra, 16)[0]
                 sn.icount = None if icount == (1 << 64) - 1 else icount
             out.append(sn)
-            pos += (40 + extra_len + id_len + name_len + 7) & ~7
+            end = pos + 40 + extra_len + id_len + name_len
+            pos = (end + 7) & ~7
+        # QEMU counts the table up to the end of the last entry, without padding
+        self.snapshots_size = end - h.snapshots_offset if out else 0
         return out
     # --8<-- [end:snapshots]
 
@@ -430,11 +478,13 @@ class Qcow2Image:
         block = self.refcount_table[table_index] & ~0x1FF
         if block == 0:
             return 0                      # block not allocated: all its refcounts are 0
+        data = self._refblock_cache.get(block)
+        if data is None:
+            data = self._refblock_cache[block] = _read_at(self.fd, block, h.cluster_size)
         if bits >= 8:
             nbytes = bits // 8
-            raw = _read_at(self.fd, block + block_index * nbytes, nbytes)
-            return int.from_bytes(raw, "big")
-        byte = _read_at(self.fd, block + block_index * bits // 8, 1)[0]
+            return int.from_bytes(data[block_index * nbytes:(block_index + 1) * nbytes], "big")
+        byte = data[block_index * bits // 8]
         shift = block_index * bits % 8
         return (byte >> shift) & ((1 << bits) - 1)
     # --8<-- [end:refcount]
@@ -546,6 +596,125 @@ class Qcow2Image:
         data = self.backing.read(offset, inside) if inside else b""
         return data + bytes(length - inside)
     # --8<-- [end:read]
+
+    # ----------------------------------------------------- qemu-img check
+    # --8<-- [start:check]
+    def check(self) -> "CheckResult":
+        """Recount every reference, as ``qemu-img check`` does, and compare with the refcounts.
+
+        Each structure adds 1 to the clusters it occupies: the header, every L1
+        table (active and snapshots), every L2 table an L1 entry points to, every
+        data cluster an L2 entry points to (a compressed cluster adds 1 to each
+        cluster its sectors touch), the snapshot table, the refcount table and
+        blocks, the bitmap directory, tables and data.  A stored refcount lower
+        than the count is an ERROR (a later free would release a cluster still
+        in use); a higher one is a leak (space that is never given back).
+        """
+        h = self.header
+        cs, bits = h.cluster_size, h.cluster_bits
+        file_clusters = -(-os.fstat(self.fd).st_size // cs)
+        counted: Dict[int, int] = {}
+        res = CheckResult(total_clusters=-(-self.size // cs))
+
+        def add(offset: int, length: int) -> None:
+            if length <= 0:
+                return
+            for c in range(offset >> bits, ((offset + length - 1) >> bits) + 1):
+                counted[c] = counted.get(c, 0) + 1
+
+        entry_size = 16 if h.extended_l2 else 8
+        external = self.data_fd is not None
+
+        def walk_l1(l1_offset: int, l1_size: int, stats: bool) -> None:
+            add(l1_offset, l1_size * 8)
+            for l1_entry in self._read_table(l1_offset, l1_size):
+                l2_offset = l1_entry & OFFSET_MASK
+                if not l2_offset:
+                    continue
+                add(l2_offset, cs)
+                table = _read_at(self.fd, l2_offset, cs)
+                next_contiguous = 0
+                for i in range(0, cs, entry_size):
+                    desc = struct.unpack_from(">Q", table, i)[0]
+                    if desc & L2_COMPRESSED:
+                        x = 62 - (bits - 8)
+                        host = desc & ((1 << x) - 1)
+                        sectors = ((desc >> x) & ((1 << (bits - 8)) - 1)) + 1
+                        add(host & ~511, sectors * 512)
+                        if stats:
+                            res.allocated_clusters += 1
+                            res.compressed_clusters += 1
+                            res.fragmented_clusters += 1   # compressed clusters count as fragmented
+                        continue
+                    host = desc & OFFSET_MASK
+                    if host == 0 and not (external and desc & L2_COPIED):
+                        continue                    # unallocated, or a zero cluster without space
+                    if stats:
+                        res.allocated_clusters += 1
+                        if next_contiguous and host != next_contiguous:
+                            res.fragmented_clusters += 1
+                        next_contiguous = host + cs
+                    if not external:
+                        add(host, cs)
+
+        add(0, cs)                                               # the header cluster
+        walk_l1(h.l1_table_offset, h.l1_size, True)
+        for sn in self.snapshots:
+            walk_l1(sn.l1_table_offset, sn.l1_size, False)
+        add(h.snapshots_offset, self.snapshots_size)
+        add(h.refcount_table_offset, h.refcount_table_clusters * cs)
+        if self.bitmaps:
+            add(*self.bitmap_directory)
+            for bm in self.bitmaps:
+                add(bm.table_offset, bm.table_size * 8)
+                for entry in self._read_table(bm.table_offset, bm.table_size):
+                    if entry & OFFSET_MASK:
+                        add(entry & OFFSET_MASK, cs)
+        for block in self.refcount_table:
+            if block & ~0x1FF:
+                add(block & ~0x1FF, cs)
+        highest = 0
+        for c in range(file_clusters):
+            stored, wanted = self.refcount(c << bits), counted.get(c, 0)
+            if stored or wanted:
+                highest = c
+            if stored != wanted:
+                kind = "ERROR" if stored < wanted else "Leaked"
+                res.messages.append(f"{kind} cluster {c} refcount={stored} reference={wanted}")
+                if stored < wanted:
+                    res.corruptions += 1
+                else:
+                    res.leaks += 1
+        self._check_copied_flags(res)
+        res.image_end_offset = (highest + 1) * cs
+        return res
+    # --8<-- [end:check]
+
+    def _check_copied_flags(self, res: "CheckResult") -> None:
+        """Bit 63 of active L1 and L2 entries must be set exactly when the refcount is 1."""
+        h = self.header
+        entry_size = 16 if h.extended_l2 else 8
+        for index, l1_entry in enumerate(self.l1):
+            l2_offset = l1_entry & OFFSET_MASK
+            if not l2_offset:
+                continue
+            rc = self.refcount(l2_offset)
+            if (rc == 1) != bool(l1_entry & L2_COPIED):
+                res.messages.append(f"ERROR OFLAG_COPIED L2 cluster: l1_index={index} "
+                                    f"l1_entry={l1_entry:x} refcount={rc}")
+                res.corruptions += 1
+            table = _read_at(self.fd, l2_offset, h.cluster_size)
+            for i in range(0, h.cluster_size, entry_size):
+                desc = struct.unpack_from(">Q", table, i)[0]
+                host = desc & OFFSET_MASK
+                if desc & L2_COMPRESSED or (host == 0 and not (self.data_fd is not None
+                                                               and desc & L2_COPIED)):
+                    continue
+                rc = 1 if self.data_fd is not None else self.refcount(host)
+                if (rc == 1) != bool(desc & L2_COPIED):
+                    res.messages.append(f"ERROR OFLAG_COPIED data cluster: l2_entry={desc:x} "
+                                        f"refcount={rc}")
+                    res.corruptions += 1
 
     def _snapshot_l1(self, which: str) -> Tuple[int, ...]:
         for sn in self.snapshots:
@@ -852,10 +1021,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(hexdump(data, off))
             print(f"read {length}/{length} bytes at offset {off}")
             return 0
+        if argv[:1] == ["check"]:
+            p = argparse.ArgumentParser(prog="qcow2.py check",
+                                        description="recount references like qemu-img check (no repair)")
+            p.add_argument("image")
+            a = p.parse_args(argv[1:])
+            with open_image(a.image, "qcow2", open_backing=False) as img:
+                res = img.check()
+            for line in res.messages:
+                print(line, file=sys.stderr)
+            print(res.report())
+            return res.exit_status
         p = argparse.ArgumentParser(
             prog="qcow2.py",
             description="print what `qemu-img info --output=json IMAGE` prints "
-                        "(or use: qcow2.py read IMAGE OFFSET LENGTH)")
+                        "(or: qcow2.py read IMAGE OFFSET LENGTH, qcow2.py check IMAGE)")
         p.add_argument("image")
         a = p.parse_args(argv)
         print(image_info_json(a.image))
