@@ -207,3 +207,24 @@ def test_cli_read_prints_the_dump_and_the_summary_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(SNIPPET), "read", img, "0", "4"],
                           capture_output=True, text=True, check=True)
     assert proc.stdout == "00000000:  48 69 21 00  Hi..\nread 4/4 bytes at offset 0\n"
+
+
+def test_check_finds_a_leak_and_a_wrong_copied_flag_by_hand(tmp_path: Path) -> None:
+    """make_qcow2 layout: 0 header, 1 refcount table, 2 refcount block, 3 L1, 4 L2, 5 data."""
+    path = qcow2.make_qcow2(str(tmp_path / "k.qcow2"), 1 << 20, {0: b"x"})
+    with qcow2.open_image(path) as img:
+        clean = img.check()
+    assert clean.messages == [] and clean.exit_status == 0
+    assert clean.image_end_offset == 6 * 65536 and clean.allocated_clusters == 1
+    with open(path, "r+b") as f:            # data cluster 5: refcount 1 -> 0 (a lost update)
+        f.seek(2 * 65536 + 5 * 2)
+        f.write(struct.pack(">H", 0))
+        f.seek(2 * 65536 + 9 * 2)           # cluster 9, past the end of the file: not checked
+        f.write(struct.pack(">H", 7))
+    with qcow2.open_image(path) as img:
+        broken = img.check()
+    assert broken.messages == [
+        "ERROR cluster 5 refcount=0 reference=1",
+        "ERROR OFLAG_COPIED data cluster: l2_entry=8000000000050000 refcount=0"]
+    assert (broken.corruptions, broken.leaks, broken.exit_status) == (2, 0, 2)
+    assert broken.report().startswith("\n2 errors were found on the image.\n")
