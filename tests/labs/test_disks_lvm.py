@@ -78,6 +78,11 @@ def test_pv_vg_on_loops_label_metadata_and_lvcreate_without_device_mapper(tmp_pa
         lvs = lv("lvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "lv_name,lv_size", vg).stdout
         assert dict(line.split() for line in lvs.splitlines()) == {
             "lv1": str(3 * 4 * MiB), "lv2": str(15 * 4 * MiB), "lv3": str(12 * 4 * MiB)}
+        attrs = lv("lvs", "--noheadings", "-o", "lv_attr", vg).stdout.split()
+        assert attrs == ["-wi-XX----"] * 3, "state unknown: no device-mapper to ask"
+        ranges = lv("lvs", "--noheadings", "-o", "lv_name,seg_pe_ranges", vg).stdout
+        assert sorted(line.split() for line in ranges.splitlines()) == [
+            ["lv1", f"{da}:0-2"], ["lv2", f"{db}:0-14"], ["lv3", f"{da}:3-14"]]
         full = lv("lvcreate", "--driverloaded", "n", "-an", "-Zn", "-L", "4M", "-n", "lv4", vg, check=False)
         assert full.returncode != 0
         assert f'Volume group "{vg}" has insufficient free space (0 extents): 1 required.' in full.stderr

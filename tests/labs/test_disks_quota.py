@@ -52,9 +52,10 @@ def test_quotacheck_setquota_repquota_and_quotaon_refused(tmp_path):
         q = run(["quota", "-u", "nobody"], check=False).stdout
         assert "3073*" in q, "quota marks the exceeded limit with *"
 
-        on = run(["quotaon", str(mnt)], check=False)
+        on = run(["quotaon", "-v", str(mnt)], check=False)
         assert on.returncode != 0
         assert "Quota format not supported in kernel." in on.stderr
+        assert "external quota files on ext4 are deprecated" in on.stderr
         state = run(["quotaon", "-p", str(mnt)], check=False).stdout
         assert f"user quota on {mnt} ({dev}) is off" in state
 
@@ -72,3 +73,4 @@ def test_ext4_quota_feature_needs_kernel_support(tmp_path):
             run(["umount", str(target)])
         assert res.returncode == 32, "this kernel mounts ext4 with the quota feature"
         assert "wrong fs type, bad option, bad superblock" in res.stderr
+        assert "The kernel was not built with CONFIG_QUOTA and CONFIG_QFMT_V2" in run(["dmesg"]).stdout

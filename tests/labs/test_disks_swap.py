@@ -71,4 +71,5 @@ def test_swap_file_on_and_off_and_sparse_file_refused(tmp_path):
         if rc == 0:                                      # never leave it active
             libc.swapoff(os.fsencode(str(sparse)))
         assert (rc, err) == (-1, errno.EINVAL)
+        assert f"swapon: file {sparse} has unallocated extents" in run(["dmesg"]).stdout
         assert str(sparse) not in _active_swaps()

@@ -209,3 +209,18 @@ def test_quota_exact_hard_limit_is_allowed():
     q = quota.Quota(soft=0, hard=100, grace=0)
     assert q.write(100, 0) == "ok"          # new > hard fails, new == hard does not
     assert q.write(1, 0) == "EDQUOT: block limit reached"
+
+
+def test_fstab_linter_output_shown_on_the_mount_page():
+    bad = ("# comment\n"
+           "/dev/sdb1  /data  ext4  defaults  0 2\n"
+           "UUID=0000-not-there /data xfs defaults 0 2\n"
+           "LABEL=nolabel /mnt/x  ext5  defaults 0 2\n"
+           "/swapfile none swap sw 0 0\n"
+           "tmpfs /tmp tmpfs defaults 0 0\n"
+           "/dev/sdc1 relative ext4 defaults 0 7\n"
+           "onlythree fields here\n")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "disks" / "mount.md").read_text(encoding="utf-8")
+    for issue in fstab.lint(bad):
+        assert "    " + str(issue) + "\n" in page, issue
+    assert [str(i)[:2] for i in fstab.lint(bad)] == ["2:", "3:", "4:", "7:", "7:", "7:", "8:"]
