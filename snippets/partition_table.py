@@ -433,12 +433,14 @@ def _check_layout(t: Table) -> None:
         if ext and p.node_number > 4 and (p.ebr < ext.start or p.end > ext.end):
             raise ValueError(f"logical partition {p.node_number} (LBA {p.start}..{p.end}) lies "
                              f"outside the extended partition {ext.start}..{ext.end}")
-    used = [p for p in t.partitions if p.size and p is not ext]
-    used.sort(key=lambda p: p.start)
-    for a, b in zip(used, used[1:]):
-        if b.start <= a.end:
-            raise ValueError(f"partitions {a.node_number} (LBA {a.start}..{a.end}) and "
-                             f"{b.node_number} (LBA {b.start}..{b.end}) overlap")
+    # the extended container may hold logicals but must not overlap another primary
+    groups = [[p for p in t.partitions if p is not ext], [p for p in t.partitions if p.node_number <= 4]]
+    for group in groups:
+        used = sorted((p for p in group if p.size), key=lambda p: p.start)
+        for a, b in zip(used, used[1:]):
+            if b.start <= a.end:
+                raise ValueError(f"partitions {a.node_number} (LBA {a.start}..{a.end}) and "
+                                 f"{b.node_number} (LBA {b.start}..{b.end}) overlap")
 
 
 def _sector_size(f: BinaryIO) -> int:

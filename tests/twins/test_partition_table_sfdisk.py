@@ -203,6 +203,31 @@ def test_cli_output_is_byte_identical_including_trailing_newline(tmp_path: Path)
     assert proc.stdout == sfdisk_json(image.name, cwd=tmp_path)[0]
 
 
+
+def test_hybrid_mbr_is_read_as_gpt_like_sfdisk(tmp_path: Path) -> None:
+    """sgdisk -h puts a real partition next to the 0xEE entry; libfdisk still reads the GPT."""
+    image = tmp_path / "hybrid.img"
+    with open(image, "wb") as f:
+        f.truncate(16 * MIB)
+    run(["sgdisk", "-o", "-n", "1:0:+2M", "-t", "1:0700", "-n", "2:0:+2M", str(image)])
+    run(["sgdisk", "-h", "1", str(image)])
+    with open(image, "rb") as f:
+        types = [e[1] for e in pt.mbr_entries(f.read(512))]
+    assert 0xEE in types and 0x07 in types                     # really hybrid
+    expected, _ = sfdisk_json(image)
+    assert b'"label": "gpt"' in expected and ours(image) == expected
+
+
+def test_protective_entry_not_at_lba_1_is_read_as_mbr_like_sfdisk(tmp_path: Path) -> None:
+    """libfdisk's valid_pmbr(): a lone 0xEE entry must start at LBA 1, otherwise the disk is MBR."""
+    image = tmp_path / "odd.img"
+    with open(image, "w+b") as f:
+        f.truncate(8 * MIB)
+        pt.write_mbr(f, [pt.Partition(1, 2048, 4096, "ee")], disk_id=0xEE000001)
+    expected, _ = sfdisk_json(image)
+    assert b'"label": "dos"' in expected and b'"type": "ee"' in expected
+    assert ours(image) == expected
+
 # ---------------------------------------------------------------- writer twin
 @pytest.mark.parametrize("seed", range(12))
 def test_write_mbr_sectors_equal_sfdisk(tmp_path: Path, seed: int) -> None:

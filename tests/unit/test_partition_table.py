@@ -172,6 +172,13 @@ def test_overlapping_partitions_are_refused(label):
         pt.read_table(disk)
 
 
+def test_primary_overlapping_the_extended_container_is_refused():
+    disk = blank(16 * MIB)
+    pt.write_mbr(disk, [pt.Partition(1, 2048, 8192, "5"), pt.Partition(2, 8192, 4096, "83")])
+    with pytest.raises(ValueError, match=r"partitions 1 \(LBA 2048..10239\) and 2 \(LBA 8192..12287\) overlap"):
+        pt.read_table(disk)
+
+
 def _rewrite_header(raw: bytearray, lba: int, **fields) -> None:
     h = pt.parse_gpt_header(bytes(raw[lba * 512:(lba + 1) * 512]))
     h.update(fields)
