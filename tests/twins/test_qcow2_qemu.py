@@ -414,3 +414,16 @@ def test_check_matches_qemu_img_check_on_compressed_and_crashed_images(tmp_path:
                    cwd=tmp_path, capture_output=True)
     crashed = assert_check_twin("lz.qcow2", tmp_path)
     assert crashed.returncode == 2 and "ERROR cluster 5 refcount=0 reference=1" in crashed.stderr
+
+
+def test_encrypted_image_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    """LUKS-in-qcow2 (crypt_method 2): qemu-img reads the LUKS header, our reader says it does not."""
+    sh("qemu-img", "create", "-q", "--object", "secret,id=sec0,data=pw", "-f", "qcow2",
+       "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10",
+       "enc.qcow2", "1M", cwd=tmp_path)
+    theirs = json.loads(sh("qemu-img", "info", "--output=json", "enc.qcow2", cwd=tmp_path).stdout)
+    assert theirs["format-specific"]["data"]["encrypt"]["format"] == "luks"
+    ours = subprocess.run([sys.executable, str(SNIPPET), "enc.qcow2"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert ours.returncode == 2
+    assert "encrypted qcow2 images (crypt_method 2) are not supported" in ours.stderr
