@@ -30,11 +30,14 @@ ValueError: f_bfree (11) exceeds f_blocks (10); accepted: 0 <= f_bavail <= f_bfr
 from __future__ import annotations
 
 import argparse
+import sys
+
+# --8<-- [start:imports]
 import math
 import os
-import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence
+# --8<-- [end:imports]
 
 
 # --8<-- [start:figures]

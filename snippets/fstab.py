@@ -29,10 +29,14 @@ filesystems 0), and swap entries.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
+from typing import Sequence
+
+# --8<-- [start:imports]
+import re
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Set
+from typing import Iterable, List, Set
+# --8<-- [end:imports]
 
 # --8<-- [start:rules]
 # Filesystem types a Linux fstab commonly names (mount(8), fstab(5), the
@@ -51,7 +55,6 @@ NO_FSCK_TYPES = {"swap", "tmpfs", "ramfs", "proc", "sysfs", "devpts", "devtmpfs"
                  "none"}
 UNSTABLE = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)(p?\d+)?$")
 TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "ID=")
-# --8<-- [end:rules]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def unescape(field: str) -> str:
     '/mnt/my disk'
     """
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+# --8<-- [end:rules]
 
 
 # --8<-- [start:lint]

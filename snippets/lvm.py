@@ -26,9 +26,11 @@ ValueError: 256 extents requested but only 30 free; accepted: 1..30 extents (120
 from __future__ import annotations
 
 import argparse
+import sys
+
+# --8<-- [start:imports]
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import List, Sequence
 
@@ -36,6 +38,7 @@ KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 SECTOR = 512
 DEFAULT_PE_START = 1 * MiB
 DEFAULT_EXTENT = 4 * MiB
+# --8<-- [end:imports]
 
 
 # --8<-- [start:extents]
@@ -121,7 +124,6 @@ class VG:
         n = extents_from_spec(self, spec)
         self.allocated += n
         return n
-# --8<-- [end:extents]
 
 
 _UNITS = {"": MiB, "b": 1, "s": SECTOR, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
@@ -146,6 +148,7 @@ def extents_from_spec(vg: VG, spec: str) -> int:
     if m:
         return vg._check(int(m.group(1)))
     raise ValueError(f"bad spec {spec!r}: accepted -L SIZE, -l N, -l N%VG, -l N%FREE")
+# --8<-- [end:extents]
 
 
 # --8<-- [start:snapshot]

@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from typing import List, Sequence
 
+# --8<-- [start:imports]
+from dataclasses import dataclass
+
 DAY = 24 * 3600
+# --8<-- [end:imports]
 
 
 # --8<-- [start:rules]

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Sequence
+
+# --8<-- [start:imports]
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 MAX_RAM_GIB = 1024 * 1024      # 1 PiB: far beyond any machine, rejects typos
+# --8<-- [end:imports]
 
 
 # --8<-- [start:advice]
