@@ -9,6 +9,7 @@ Material's bundle.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -28,7 +29,16 @@ FILES = [
     ("katex/LICENSE", "katex/LICENSE"),
     ("iframe-worker/shim/index.js", "iframe-worker/shim.js"),
     ("iframe-worker/LICENSE", "iframe-worker/LICENSE"),
+    # Pyodide (MPL-2.0): fetched only when a reader clicks 运行 (assets/js/runner.js)
+    ("pyodide/pyodide.mjs", "pyodide/pyodide.mjs"),
+    ("pyodide/pyodide.asm.mjs", "pyodide/pyodide.asm.mjs"),
+    ("pyodide/pyodide.asm.wasm", "pyodide/pyodide.asm.wasm"),
+    ("pyodide/python_stdlib.zip", "pyodide/python_stdlib.zip"),
+    ("pyodide/pyodide-lock.json", "pyodide/pyodide-lock.json"),
+    ("pyodide/package.json", "pyodide/package.json"),
 ]
+# Pyodide's npm package carries no licence file; its package.json says MPL-2.0.
+LICENSE_COPIES = [(Path("/usr/share/common-licenses/MPL-2.0"), "pyodide/LICENSE")]
 DIRS = [("katex/dist/fonts", "katex/fonts")]
 
 BUNDLE = re.compile(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js"></script>')
@@ -82,3 +92,16 @@ def on_post_build(config, **kwargs):
         shutil.copyfile(NODE / src, target)
     for src, dst in DIRS:
         shutil.copytree(NODE / src, dest / dst, dirs_exist_ok=True)
+    for src_path, dst in LICENSE_COPIES:
+        if src_path.exists():
+            shutil.copyfile(src_path, dest / dst)
+        else:
+            (dest / dst).write_text("Pyodide is distributed under the Mozilla Public License 2.0 "
+                                    "(https://mozilla.org/MPL/2.0/).\n", encoding="utf-8")
+    # the snippets the pages include, for the in-browser runner, with a manifest
+    snip_dest = Path(config["site_dir"]) / "assets" / "snippets"
+    snip_dest.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in (ROOT / "snippets").glob("*.py"))
+    for name in names:
+        shutil.copyfile(ROOT / "snippets" / name, snip_dest / name)
+    (snip_dest / "manifest.json").write_text(json.dumps(names), encoding="utf-8")

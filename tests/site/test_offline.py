@@ -42,6 +42,10 @@ def test_offline_zip_works_from_file_urls(browser, offline_zip):
     page.wait_for_function("[...document.querySelectorAll('.mermaid')].length > 0 && "
                            "[...document.querySelectorAll('.mermaid')].every("
                            "d => d.tagName === 'DIV' && d.getBoundingClientRect().height > 40)", timeout=20000)
+    # the runner cannot load WebAssembly from file://: it says so and gives the one command
+    page.locator(".runner-run").first.click()
+    page.wait_for_selector(".runner-output[data-done]", timeout=20000)
+    assert "python3 -m http.server" in page.locator(".runner-output[data-done]").first.text_content()
     # search: runs in the iframe worker from the inlined index
     page.keyboard.press("s")
     page.fill("input.md-search__input", "分区表")
