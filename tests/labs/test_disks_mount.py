@@ -73,7 +73,12 @@ def test_label_partlabel_uuid_fstab_and_df(tmp_path):
                 df = run(DF_ARGS + [str(target)]).stdout.rstrip("\n")
                 assert dfcalc.format_table([dfcalc.figures_of(str(target))]) == df
                 row = dfcalc.figures_of(str(target))
-                assert row.used + row.avail < row.size        # the reserved-blocks gap
+                # the gap Size - Used - Avail: 5 % reserved blocks + s_resv_clusters (docs/disks/usage.md)
+                head = run(["dumpe2fs", "-h", part]).stdout
+                blocks = int(re.search(r"^Block count:\s+(\d+)", head, re.M).group(1))
+                reserved = int(re.search(r"^Reserved block count:\s+(\d+)", head, re.M).group(1))
+                assert reserved == blocks * 5 // 100
+                assert row.reserved == (reserved + min(blocks // 50, 4096)) * 1024
             finally:
                 run(["umount", str(target)])
 
