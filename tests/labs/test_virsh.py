@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import need_tools, run
+from labkit import need_tools, run, wait_for
 import virt_fixtures as vf
 
 pytestmark = pytest.mark.lab
@@ -277,8 +277,10 @@ def test_qemu_img_info_needs_force_share_while_the_image_is_open(tmp_path):
     holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(img)], stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
-        locked = run(["qemu-img", "info", str(img)], check=False)
+        def locked_out():
+            proc = run(["qemu-img", "info", str(img)], check=False)
+            return proc if proc.returncode != 0 else None
+        locked = wait_for(locked_out, timeout=10, what="qemu-io to lock the image")
         assert locked.returncode == 1
         assert 'Failed to get shared "write" lock' in locked.stderr
         shared = run(["qemu-img", "info", "-U", "--output=json", str(img)])
