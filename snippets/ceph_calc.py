@@ -27,11 +27,11 @@ ValueError: size must be between 1 and 10 (got 0)
 """
 from __future__ import annotations
 
+# --8<-- [start:prelude]
 import argparse
 import math
 import sys
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 TiB = 1 << 40
 GiB = 1 << 30
@@ -56,6 +56,7 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
 def _check_float(name: str, value: float, low: float, high: float) -> None:
     if not isinstance(value, (int, float)) or not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high} (got {value!r})")
+# --8<-- [end:prelude]
 
 
 # --8<-- [start:pgcount]
@@ -108,8 +109,7 @@ def pgs_per_osd(pg_nums_and_sizes: Sequence[tuple[int, int]], osds: int) -> floa
 
 
 # --8<-- [start:autoscale]
-@dataclass
-class Pool:
+class Pool(NamedTuple):
     """One pool as the autoscaler sees it."""
     name: str
     size: float                   # raw used rate: replicas, or (k+m)/k for EC
@@ -121,8 +121,7 @@ class Pool:
     pg_num_max: Optional[int] = None
 
 
-@dataclass
-class Advice:
+class Advice(NamedTuple):
     name: str
     ideal: float                  # unrounded PG target
     final: int                    # power of two, clamped to pg_num_min/max
@@ -190,8 +189,7 @@ def autoscale(osd_count: int, pools: Sequence[Pool], target_per_osd: int = MON_T
 
 
 # --8<-- [start:capacity]
-@dataclass
-class Capacity:
+class Capacity(NamedTuple):
     raw: float             # bytes of all OSDs
     efficiency: float      # 1/size or k/(k+m)
     at_nearfull: float     # user data when the fullest OSD reaches nearfull

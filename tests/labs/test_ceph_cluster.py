@@ -120,6 +120,21 @@ def test_full_ratios_in_the_osdmap(ceph_cluster: CephCluster):
         pytest.approx((0.85, 0.90, 0.95))
 
 
+def test_df_max_avail_applies_the_full_ratio(ceph_cluster: CephCluster, rep_pool: str,
+                                            ec_pool: str):
+    sys.path.insert(0, str(ROOT / "snippets"))
+    import ceph_calc
+    df = ceph_cluster.ceph_json("df")
+    raw = df["stats"]["total_bytes"]
+    assert raw == 3 * (1 << 30)                      # three 1 GiB memstore OSDs
+    avail = {p["name"]: p["stats"]["max_avail"] for p in df["pools"]}
+    rep = ceph_calc.usable_capacity(raw, size=3).at_full
+    ec = ceph_calc.usable_capacity(raw, k=2, m=1).at_full
+    # MAX AVAIL also subtracts what is already used, a few hundred KiB here
+    assert avail[rep_pool] == pytest.approx(rep, rel=0.01)
+    assert avail[ec_pool] == pytest.approx(ec, rel=0.01)
+
+
 def test_osd_tree_one_root_one_host_three_osds(ceph_cluster: CephCluster):
     tree = ceph_cluster.ceph_json("osd", "tree")
     by_type: dict[str, list] = {}
