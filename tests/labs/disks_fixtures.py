@@ -7,7 +7,7 @@
   to it: LVM_SYSTEM_DIR points at a temp dir with its own lvm.conf (backup
   and archive files, lock dir there too) and every command gets
   `--devices DEV,...`, so the host's PVs, VGs, /etc/lvm and devices file are
-  never read or written.  On exit it removes the VG and the PV labels.
+  never read or written (and `hints = "none"` keeps /run/lvm/hints untouched).  On exit it removes the VG and the PV labels.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ devices {{
     use_devicesfile = 0
     obtain_device_list_from_udev = 0
     external_device_info_source = "none"
+    hints = "none"
 }}
 global {{
     locking_dir = "{root}/lock"
