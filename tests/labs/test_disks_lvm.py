@@ -31,6 +31,8 @@ def test_pv_vg_on_loops_label_metadata_and_lvcreate_without_device_mapper(tmp_pa
     a = make_image(tmp_path / "pv1.img", 64 * MiB)
     b = make_image(tmp_path / "pv2.img", 64 * MiB)
     vg = "labvg" + tmp_path.name[-6:].replace("-", "").replace(".", "")
+    hints = Path("/run/lvm/hints")
+    hints_before = hints.stat().st_mtime_ns if hints.exists() else None
     with loop_device(a, partitions=False) as da, loop_device(b, partitions=False) as db, \
             lvm_sandbox(tmp_path / "lvm", [da, db]) as lv:
         assert "successfully created" in lv("pvcreate", da, db).stdout
@@ -86,6 +88,8 @@ def test_pv_vg_on_loops_label_metadata_and_lvcreate_without_device_mapper(tmp_pa
         full = lv("lvcreate", "--driverloaded", "n", "-an", "-Zn", "-L", "4M", "-n", "lv4", vg, check=False)
         assert full.returncode != 0
         assert f'Volume group "{vg}" has insufficient free space (0 extents): 1 required.' in full.stderr
+    # the host's hint file was not touched (hints = "none" in the sandbox)
+    assert (hints.stat().st_mtime_ns if hints.exists() else None) == hints_before
     # the sandbox removed the VG and wiped the labels; the loops are detached
     with open(a, "rb") as f:
         f.seek(512)
