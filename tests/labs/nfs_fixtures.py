@@ -16,6 +16,9 @@ Two facts measured on this machine shape the setup:
 * rpcbind 1.2.6 (Debian 12) aborts with "free(): double free detected" when
   started with ``-h 127.0.0.1``, so it is started without ``-h``: inside the
   namespace its wildcard sockets can only be reached over loopback.
+* nfs-ganesha 4.3 still listens on the wildcard address (``ss`` shows
+  ``*:2049``) although ``Bind_addr = 127.0.0.1`` is set; the namespace is what
+  keeps it on loopback.
 * nfs-ganesha 4.3 refuses ``Bind_addr = 127.0.0.1`` with "No IP address found
   for 127.0.0.1" when 127.0.0.1 is the only address of the namespace; a second
   loopback address (127.0.0.2/8 on lo) makes the name lookup succeed.
@@ -127,10 +130,10 @@ def loopback_namespace(workdir: Path) -> Iterator[LoopbackNamespace]:
 
 # ---------------------------------------------------------------- rpcbind
 
-def start_rpcbind(ns: LoopbackNamespace) -> subprocess.Popen:
-    """rpcbind -f (foreground; it switches to user _rpc itself)."""
+def start_rpcbind(ns: LoopbackNamespace, warm: bool = False) -> subprocess.Popen:
+    """rpcbind -f (foreground; it switches to user _rpc itself); -w reads the saved state."""
     need_tools("rpcbind", "rpcinfo")
-    proc = ns.spawn(["rpcbind", "-f"], ns.workdir / "rpcbind.log")
+    proc = ns.spawn(["rpcbind", "-f"] + (["-w"] if warm else []), ns.workdir / "rpcbind.log")
     wait_for(lambda: proc.poll() is not None or
              ns.run(["rpcinfo", "-p", "127.0.0.1"], check=False).returncode == 0,
              timeout=15, what="rpcbind answering on 127.0.0.1:111")

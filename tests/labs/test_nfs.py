@@ -83,6 +83,22 @@ def test_rpcinfo_equals_real_rpcinfo_on_rpcbind_alone_with_generated_registratio
         assert len(text.splitlines()) > 10
 
 
+def test_rpcbind_saves_state_on_exit_and_warm_start_restores_it(tmp_path):
+    """rpcbind(8): the state file is written when rpcbind terminates; -w reads it back."""
+    line = "    300123    1   tcp   4242"
+    with loopback_namespace(tmp_path) as ns:
+        rb = start_rpcbind(ns)
+        ns.python("import oncrpc as o\nassert o.pmap_set('127.0.0.1', o.Mapping(300123, 1, 6, 4242))")
+        assert line in ns.run(["rpcinfo", "-p", "127.0.0.1"]).stdout
+        ns.stop(rb)
+        assert sorted(ns.run(["ls", "/run/rpcbind"]).stdout.split()) == ["portmap.xdr", "rpcbind.xdr"]
+        rb = start_rpcbind(ns, warm=True)
+        assert line in ns.run(["rpcinfo", "-p", "127.0.0.1"]).stdout      # warm start: still registered
+        ns.stop(rb)
+        start_rpcbind(ns)                                                  # cold start: forgotten
+        assert line not in ns.run(["rpcinfo", "-p", "127.0.0.1"]).stdout
+
+
 @pytest.mark.twin
 def test_rpcinfo_equals_real_rpcinfo_with_ganesha_registered(nfs_lab):
     ns, _, _ = nfs_lab
