@@ -29,7 +29,6 @@ import mmap
 import os
 import struct
 import sys
-from dataclasses import dataclass, field
 
 KVMIO = 0xAE                     # the ioctl "type" byte of every KVM ioctl
 
@@ -96,12 +95,13 @@ def guest_code(message: str, port: int = SERIAL_PORT) -> bytes:
 
 
 # --8<-- [start:run]
-@dataclass
 class GuestRun:
     """What happened while the guest ran: the bytes it sent and every exit to user space."""
-    api_version: int
-    output: str = ""
-    exits: list[str] = field(default_factory=list)
+
+    def __init__(self, api_version: int) -> None:
+        self.api_version = api_version
+        self.output = ""
+        self.exits: list[str] = []
 
 
 def run_guest(message: str, port: int = SERIAL_PORT) -> GuestRun:

@@ -25,7 +25,6 @@ import re
 import sys
 
 # --8<-- [start:model]
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 QEMU_DOWNTIME_LIMIT = Fraction(3, 10)       # 300 ms: DEFAULT_MIGRATE_SET_DOWNTIME
@@ -35,14 +34,16 @@ THROTTLE_MAX = Fraction(99, 100)
 DIRTY_TRIGGER = Fraction(50, 100)           # throttle-trigger-threshold: 50 %
 
 
-@dataclass
 class Migration:
-    rounds: list[int] = field(default_factory=list)   # bytes sent in each live round
-    converged: bool = False
-    stop_copy: int = 0                                 # bytes sent while the guest is paused
-    downtime: Fraction = Fraction(0)
-    total_time: Fraction = Fraction(0)
-    throttle: Fraction = Fraction(0)                   # vCPU throttle at the end
+    """Result of precopy(): what was sent live, and how the switch-over went."""
+
+    def __init__(self) -> None:
+        self.rounds: list[int] = []          # bytes sent in each live round
+        self.converged = False
+        self.stop_copy = 0                   # bytes sent while the guest is paused
+        self.downtime = Fraction(0)
+        self.total_time = Fraction(0)
+        self.throttle = Fraction(0)          # vCPU throttle at the end
 
 
 def precopy(memory: int, bandwidth: int, dirty_rate: int, *,
