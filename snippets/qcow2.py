@@ -8,6 +8,10 @@ twin of two QEMU tools (QEMU 7.2, as in Debian 12):
   indentation), for raw files and for qcow2 v2 (compat 0.10) and v3 (compat 1.1).
 * ``python snippets/qcow2.py read IMAGE OFFSET LENGTH`` prints the guest bytes
   like ``qemu-io -r -c "read -v OFFSET LENGTH" IMAGE`` (the hex dump lines).
+* ``python snippets/qcow2.py check IMAGE`` recounts every reference and prints
+  what ``qemu-img check IMAGE`` prints (stdout, stderr, exit status), without repairing.
+
+``qemu-img info`` of QEMU 7.2 prints no ``children`` key, so neither do we.
 
 What is covered: header v2 and v3, header extensions (backing format, feature
 name table, bitmaps, external data file), L1 -> L2 -> data lookup with zero
@@ -16,7 +20,8 @@ library of this Python lacks, so reading such a cluster raises an error that
 says so, while ``info`` still reports ``compression-type: zstd``), extended L2
 entries (32 subclusters per cluster), refcounts of 1 to 64 bits, the snapshot
 table, and reads that fall through a chain of qcow2 or raw backing files.
-Encrypted images are refused.
+Encrypted images: legacy AES (crypt_method 1) is reported by ``info`` but not
+decrypted; LUKS (crypt_method 2) is refused.
 
 ``make_qcow2`` writes a small, valid qcow2 v3 image with the standard library
 only, so the examples below need no QEMU:
@@ -322,9 +327,10 @@ class Qcow2Image:
         first = _read_at(self.fd, 0, 4096)
         h = self.header = parse_header(first)
         cs = h.cluster_size
-        if h.crypt_method != 0:
+        if h.crypt_method not in (0, 1):
+            # LUKS (2) keeps its own header in the image; this reader does not parse it
             raise ValueError(f"encrypted qcow2 images (crypt_method {h.crypt_method}) are not supported "
-                             "by this reader (accepted: 0, no encryption)")
+                             "by this reader (accepted: 0 no encryption; 1 legacy AES for info only)")
         self.backing_format: Optional[str] = None
         self.feature_names: Dict[Tuple[int, int], str] = {}
         self.bitmaps: List[Bitmap] = []
@@ -565,6 +571,9 @@ class Qcow2Image:
         active state; the backing file is the same for both.
         """
         _check_range(offset, length, self.size)
+        if self.header.crypt_method:
+            raise ValueError("the image is encrypted (legacy qcow2 AES); this reader does not decrypt "
+                             "(accepted: unencrypted images)")
         l1 = self.l1 if snapshot is None else self._snapshot_l1(snapshot)
         cs = self.header.cluster_size
         # extended L2: a subcluster is the unit of allocation, so walk in those steps
@@ -733,6 +742,8 @@ class Qcow2Image:
                                "dirty-flag": bool(h.incompatible_features & INCOMPAT_DIRTY),
                                "actual-size": st.st_blocks * 512, "virtual-size": self.size,
                                "cluster-size": h.cluster_size}
+        if h.crypt_method:
+            out["encrypted"] = True
         if self.backing_file:
             out["backing-filename"] = self.backing_file
             out["full-backing-filename"] = path_combine(self.path, self.backing_file)
@@ -743,6 +754,8 @@ class Qcow2Image:
         data: Dict[str, Any]
         if h.version == 2:
             data = {"compat": "0.10", "refcount-bits": h.refcount_bits}
+            if h.crypt_method == 1:
+                data["encrypt"] = {"format": "aes"}
         else:
             data = {"compat": "1.1"}
             if self.data_file_name is not None:
@@ -753,6 +766,8 @@ class Qcow2Image:
             data["lazy-refcounts"] = bool(h.compatible_features & COMPAT_LAZY_REFCOUNTS)
             data["corrupt"] = bool(h.incompatible_features & INCOMPAT_CORRUPT)
             data["refcount-bits"] = h.refcount_bits
+            if h.crypt_method == 1:
+                data["encrypt"] = {"format": "aes"}
             if self.bitmaps:
                 data["bitmaps"] = [{"name": b.name, "granularity": b.granularity,
                                     "flags": [f for bit, f in ((0, "in-use"), (1, "auto"))
