@@ -260,6 +260,17 @@ def test_virt_clone_gives_a_new_uuid_mac_and_disk_path(tmp_path):
     assert not new_disk.exists()           # --print-xml copies nothing
 
 
+def test_virt_clone_from_an_xml_file_copies_the_disk(tmp_path):
+    need_tools("virt-clone")
+    uri = _node_with_vm1(tmp_path)
+    (tmp_path / "vm1-lab.xml").write_text(run(["virsh", "-c", uri, "dumpxml vm1"]).stdout)
+    new_disk = tmp_path / "vm3.qcow2"
+    out = run(["virt-clone", "--connect", URI, "--original-xml", str(tmp_path / "vm1-lab.xml"),
+               "--name", "vm3", "--file", str(new_disk)]).stdout
+    assert "Clone 'vm3' created successfully." in out
+    assert new_disk.read_bytes() == (tmp_path / "vm1.qcow2").read_bytes()
+
+
 def test_virt_clone_refuses_a_running_domain():
     need_tools("virt-clone")
     proc = run(["virt-clone", "--connect", URI, "--original", "test", "-n", "test2", "--auto-clone"],
