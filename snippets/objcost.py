@@ -18,6 +18,10 @@ L = lambda x W): average latency = outstanding I/Os / IOPS.
 312.5
 >>> latency_ms(iops=20_000, queue_depth=32)
 1.6
+>>> round(stale_read_probability(n=3, w=1, r=1), 4)            # R + W <= N: stale reads possible
+0.6667
+>>> stale_read_probability(n=3, w=2, r=2)                      # R + W > N: every read overlaps
+0.0
 >>> latency_ms(iops=0, queue_depth=32)
 Traceback (most recent call last):
 ...
@@ -86,6 +90,42 @@ def iops_limit(latency_ms_: float, queue_depth: float) -> float:
     _positive("queue_depth", queue_depth)
     return queue_depth / (latency_ms_ / 1000)
 # --8<-- [end:little]
+
+
+# --8<-- [start:durability]
+def loss_probability(shards: int, tolerated: int, p: float) -> float:
+    """P(more than `tolerated` of `shards` independent shards fail), each with probability p.
+
+    3 replicas: shards=3, tolerated=2.  EC k+m: shards=k+m, tolerated=m.
+    A simple binomial model: independent failures inside one repair window.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be a probability (accepted 0..1), got {p}")
+    if not 0 <= tolerated < shards:
+        raise ValueError(f"tolerated must be in 0..shards-1 (accepted 0..{shards - 1}), got {tolerated}")
+    return sum(math.comb(shards, i) * p**i * (1 - p) ** (shards - i)
+               for i in range(tolerated + 1, shards + 1))
+# --8<-- [end:durability]
+
+
+# --8<-- [start:quorum]
+def stale_read_probability(n: int, w: int, r: int) -> float:
+    """A write reaches W of N replicas, a read asks R of them, both chosen at random:
+    P(the read misses every replica holding the new value) = C(N-W, R) / C(N, R)."""
+    if not (1 <= w <= n and 1 <= r <= n):
+        raise ValueError(f"need 1 <= w, r <= n (accepted 1..{n}), got w={w} r={r}")
+    return math.comb(n - w, r) / math.comb(n, r)
+
+
+def moved_fraction_mod_n(n: int, keys: int = 100_000) -> float:
+    """Fraction of keys whose placement `hash mod N` changes when N grows to N+1.
+
+    Keys stand for hash values 0..keys-1; the exact share is N/(N+1) when keys
+    is a multiple of N(N+1). Consistent hashing and straw2 move only about 1/(N+1).
+    """
+    _positive("n", n)
+    return sum(1 for k in range(keys) if k % n != k % (n + 1)) / keys
+# --8<-- [end:quorum]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
