@@ -103,6 +103,9 @@ def test_raw_grows_and_qcow2_shrinks_only_with_shrink(tmp_path: Path) -> None:
     q(tmp_path, "qemu-img", "create", "-q", "-f", "raw", "disk.raw", "10G")
     assert q(tmp_path, "qemu-img", "resize", "-f", "raw", "disk.raw", "+1G").stdout == "Image resized.\n"
     assert (tmp_path / "disk.raw").stat().st_size == 11 * GiB
+    assert q(tmp_path, "qemu-img", "info", "disk.raw").stdout == (
+        "image: disk.raw\nfile format: raw\nvirtual size: 11 GiB (11811160064 bytes)\n"
+        "disk size: 4 KiB\n")
     q(tmp_path, "qemu-img", "create", "-q", "-f", "qcow2", "disk.qcow2", "10G")
     refused = q(tmp_path, "qemu-img", "resize", "disk.qcow2", "5G", check=False)
     assert refused.returncode == 1
@@ -268,3 +271,16 @@ def test_measure_counts_the_metadata_clusters(tmp_path: Path) -> None:
     refblocks = -(-(clusters + 29) // (65536 // 2))  # 32768 entries per block: 6 blocks
     metadata = 1 + l1 + l2 + 1 + refblocks          # header + L1 + L2s + refcount table + blocks
     assert metadata * 65536 == 1900544 and 10 * GiB + 1900544 == 10739318784
+
+
+def test_fresh_qcow2_header_bytes_are_the_ones_the_page_decodes(tmp_path: Path) -> None:
+    q(tmp_path, "qemu-img", "create", "-q", "-f", "qcow2", "demo.qcow2", "1G")
+    head = (tmp_path / "demo.qcow2").read_bytes()[:112]
+    assert head == bytes.fromhex(
+        "514649fb00000003" "0000000000000000" "0000000000000010" "0000000040000000"
+        "0000000000000002" "0000000000030000" "0000000000010000" "0000000100000000"
+        "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
+        "0000000400000070" "0000000000000000")
+    h = qcow2.parse_header(head)
+    assert (h.version, h.cluster_bits, h.size, h.l1_size, h.l1_table_offset) == (3, 16, GiB, 2, 0x30000)
+    assert (h.refcount_table_offset, h.refcount_table_clusters, h.header_length) == (0x10000, 1, 112)
