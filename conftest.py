@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import io
 import os
 import re
@@ -29,7 +30,7 @@ for p in (str(SNIPPETS), str(ROOT / "tests")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from snippet_expand import expand_snippets, load_snippet_config  # noqa: E402
+from snippet_expand import expand_snippets, include_modules, load_snippet_config  # noqa: E402
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -46,14 +47,29 @@ def _doctest_evaluator(example) -> str | None:
     out = io.StringIO()
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
     runner.run(test, out=out.write, clear_globs=False)
+    # DocTest works on a copy of the namespace: carry its names over to the page's next blocks
+    example.namespace.update(test.globs)
     if runner.failures:
         return out.getvalue()
     return None
 
 
+def _import_evaluator(example) -> None:
+    """A block that only shows sections of snippet modules: running it means importing them.
+
+    Sections may be methods of a class or depend on the module's imports, so they
+    cannot run on their own; the module they come from can.  Its names join the page.
+    """
+    modules, _ = example.parsed
+    for name in modules:
+        module = importlib.import_module(name)
+        example.namespace.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+
+
 def _exec_evaluator(example) -> None:
     source, lineno = example.parsed
-    code = compile("\n" * (lineno) + source, str(example.path), "exec")
+    # dont_inherit: the page's code must not inherit this file's `from __future__` imports
+    code = compile("\n" * (lineno) + source, str(example.path), "exec", dont_inherit=True)
     exec(code, example.namespace)
 
 
@@ -81,9 +97,13 @@ class MarkdownRunnableBlocks:
             lang = m.group("lang").lower()
             if lang not in RUNNABLE:
                 continue
-            body = textwrap.dedent(text[m.end():end])
-            body = expand_snippets(body, self.config)
+            raw = textwrap.dedent(text[m.end():end])
+            body = expand_snippets(raw, self.config)      # also proves every include resolves
             lineno = text.count("\n", 0, m.end())
+            includes = include_modules(raw)
+            if includes is not None:
+                yield Region(m.start(), region_end, (includes, lineno), _import_evaluator)
+                continue
             evaluator = _doctest_evaluator if body.lstrip().startswith(">>>") else _exec_evaluator
             yield Region(m.start(), region_end, (body, lineno), evaluator)
 

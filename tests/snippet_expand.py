@@ -86,3 +86,17 @@ def expand_snippets(text: str, config: dict) -> str:
         lines = [ln for ln in lines if not MARKER.search(ln)]
         return "\n".join(m.group("indent") + ln if ln else ln for ln in lines)
     return LINE.sub(replace, text)
+
+
+def include_modules(raw: str) -> list[str] | None:
+    """Module names if the block is made only of includes of .py snippets, else None."""
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    names = []
+    for ln in lines:
+        m = LINE.match(ln)
+        if not m or m.group("escape") or not m.group("spec").split(":")[0].endswith(".py"):
+            return None
+        names.append(m.group("spec").split(":")[0][:-3])
+    return list(dict.fromkeys(names))

@@ -33,6 +33,10 @@
     "            except Exception:",
     "                traceback.print_exc()",
     "    return out.getvalue()",
+    "def _handbook_import(mod, page):",
+    "    import importlib",
+    "    ns = _handbook_ns.setdefault(page, {'__name__': '__page__'})",
+    "    ns.update({k: v for k, v in vars(importlib.import_module(mod)).items() if not k.startswith('__')})",
   ].join("\n");
 
   var ready = null;
@@ -55,8 +59,13 @@
     return ready;
   }
 
-  async function runSource(src) {
+  async function runSource(src, module) {
     var py = await pyodide();
+    if (module) {            // a block that shows a section of snippets/MODULE.py
+      var imp = py.globals.get("_handbook_import");
+      try { imp(module, location.pathname); } finally { imp.destroy(); }
+      if (src === null) return "（已导入 snippets/" + module + ".py）";
+    }
     var fn = py.globals.get("_handbook_run");
     try { return fn(src, location.pathname); } finally { fn.destroy(); }
   }
@@ -68,9 +77,13 @@
     var blocks = [].slice.call(article.querySelectorAll("div.language-python.highlight, div.language-pycon.highlight, div.language-py.highlight"));
     var state = blocks.map(function (div) {
       var code = div.querySelector("pre > code");
-      return { div: div, original: code ? code.textContent : "", ran: false, editor: null };
+      var title = div.querySelector(".filename");
+      var m = title && /snippets\/(\w+)\.py/.exec(title.textContent);
+      return { div: div, original: code ? code.textContent : "", ran: false, editor: null, module: m ? m[1] : null };
     });
-    function source(s) { return s.editor ? s.editor.value : s.original; }
+    /* An included section (title snippets/X.py) may be a method or use the module's
+       imports, so unedited it runs as "import the module"; edited, it runs on top of it. */
+    function source(s) { return s.editor ? s.editor.value : (s.module ? null : s.original); }
     state.forEach(function (s, i) {
       var bar = document.createElement("div");
       bar.className = "runner-bar";
@@ -86,9 +99,9 @@
         out.textContent = ready ? "运行中……" : "正在加载 Python（Pyodide，首次约 13 MB）……";
         try {
           for (var j = 0; j < i; j++) {          // the page's earlier blocks, once, silently
-            if (!state[j].ran) { await runSource(source(state[j])); state[j].ran = true; }
+            if (!state[j].ran) { await runSource(source(state[j]), state[j].module); state[j].ran = true; }
           }
-          var text = await runSource(source(s));
+          var text = await runSource(source(s), s.module);
           s.ran = true;
           out.textContent = text === "" ? "（运行完毕，没有输出）" : text;
           out.dataset.done = "1";
