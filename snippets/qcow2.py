@@ -8,6 +8,9 @@ twin of two QEMU tools (QEMU 7.2, as in Debian 12):
   indentation), for raw files and for qcow2 v2 (compat 0.10) and v3 (compat 1.1).
 * ``python snippets/qcow2.py read IMAGE OFFSET LENGTH`` prints the guest bytes
   like ``qemu-io -r -c "read -v OFFSET LENGTH" IMAGE`` (the hex dump lines).
+* ``python snippets/qcow2.py map IMAGE`` prints the allocation map like
+  ``qemu-img map --output=json IMAGE`` (which layer of the chain answers, data or
+  zeros, the host offset), following QEMU's block-status rules.
 * ``python snippets/qcow2.py check IMAGE`` recounts every reference and prints
   what ``qemu-img check IMAGE`` prints (stdout, stderr, exit status), without repairing.
 
@@ -539,6 +542,41 @@ class Qcow2Image:
         return Mapping("data", host + in_cluster, where)
     # --8<-- [end:lookup]
 
+    def _classify(self, offset: int) -> Tuple[str, Optional[int]]:
+        """QEMU's subcluster types: data, compressed, zero_plain, zero_alloc,
+        unallocated_plain, unallocated_alloc; with the host offset where there is one."""
+        h = self.header
+        entry_size = 16 if h.extended_l2 else 8
+        l2_entries = h.cluster_size // entry_size
+        in_cluster = offset & (h.cluster_size - 1)
+        l1_index, l2_index = divmod(offset >> h.cluster_bits, l2_entries)
+        if l1_index >= len(self.l1) or not self.l1[l1_index] & OFFSET_MASK:
+            return "unallocated_plain", None
+        table = self._l2_table(self.l1[l1_index] & OFFSET_MASK)
+        desc = struct.unpack_from(">Q", table, l2_index * entry_size)[0]
+        if desc & L2_COMPRESSED:
+            return "compressed", None
+        host = desc & OFFSET_MASK
+        where = host + in_cluster if host else None
+        if h.extended_l2:
+            bitmap = struct.unpack_from(">Q", table, l2_index * entry_size + 8)[0]
+            sub = in_cluster // (h.cluster_size // 32)
+            if bitmap >> (32 + sub) & 1:
+                return ("zero_alloc" if host else "zero_plain"), where
+            if bitmap >> sub & 1:
+                return "data", where
+            return ("unallocated_alloc" if host else "unallocated_plain"), where
+        if h.version >= 3 and desc & L2_ZERO:
+            return ("zero_alloc" if host else "zero_plain"), where
+        if host == 0:
+            return "unallocated_plain", None
+        return "data", where
+
+    def _metadata_prealloc(self) -> bool:
+        if getattr(self, "_prealloc", None) is None:
+            self._prealloc = _metadata_preallocated(self)
+        return self._prealloc
+
     # --8<-- [start:compressed]
     def _compressed_cluster(self, desc: int) -> bytes:
         """Inflate one compressed cluster.
@@ -801,6 +839,142 @@ def _zstd_decompress(packed: bytes, size: int) -> bytes:
     return zstd.ZstdDecompressor().decompress(packed, size)
 
 
+# --------------------------------------------------------------- qemu-img map
+# Block status flags, as in QEMU's include/block/block-common.h.
+BS_DATA, BS_ZERO, BS_OFFSET_VALID, BS_ALLOCATED, BS_EOF = 0x01, 0x02, 0x04, 0x10, 0x20
+
+
+@dataclass
+class MapEntry:
+    """One line of ``qemu-img map``: a run of guest bytes with the same status."""
+
+    start: int
+    length: int
+    depth: int = 0                  # how many backing levels down the answer came from
+    present: bool = False           # allocated in some layer (data or a zero flag)
+    zero: bool = False              # reads as zeros
+    data: bool = False              # data is stored (not only a zero flag)
+    offset: Optional[int] = None    # host offset, when there is one
+    filename: Optional[str] = None  # the file holding `offset`
+
+    def json(self) -> str:
+        tail = f', "offset": {self.offset}' if self.offset is not None else ""
+        b = {True: "true", False: "false"}
+        return (f'{{ "start": {self.start}, "length": {self.length}, "depth": {self.depth}, '
+                f'"present": {b[self.present]}, "zero": {b[self.zero]}, "data": {b[self.data]}{tail}}}')
+
+    def mergeable(self, nxt: "MapEntry") -> bool:
+        if self.length == 0:
+            return False
+        same = ((self.zero, self.data, self.depth, self.present, self.filename, self.offset is None)
+                == (nxt.zero, nxt.data, nxt.depth, nxt.present, nxt.filename, nxt.offset is None))
+        if not same:
+            return False
+        return self.offset is None or self.offset + self.length == nxt.offset
+
+
+def _file_status(fd: int, offset: int, nbytes: int) -> Tuple[int, int]:
+    """Holes and data of a host file (SEEK_DATA/SEEK_HOLE), as QEMU's file-posix reports them."""
+    total = -(-os.fstat(fd).st_size // 512) * 512
+    nbytes = min(nbytes, total - offset)
+    try:
+        data = os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError:                       # ENXIO: only a hole from here to the end
+        pnum, ret = nbytes, BS_ZERO
+    else:
+        if data == offset:
+            hole = os.lseek(fd, offset, os.SEEK_HOLE)
+            pnum, ret = min(nbytes, hole - offset), BS_DATA
+        else:
+            pnum, ret = min(nbytes, data - offset), BS_ZERO
+    ret |= BS_OFFSET_VALID | BS_ALLOCATED
+    if offset + pnum == total:
+        ret |= BS_EOF
+    return pnum, ret
+
+
+def _metadata_preallocated(img: "Qcow2Image") -> bool:
+    """QEMU's guess: far more clusters have a refcount than the file has blocks allocated."""
+    cs = img.header.cluster_size
+    st = os.fstat(img.fd)
+    real_clusters = st.st_blocks * 512 // cs
+    threshold = max(real_clusters * 10 // 9, real_clusters + 2)
+    count = 0
+    for c in range(-(-st.st_size // cs)):
+        if count >= threshold:
+            break
+        count += 1 if img.refcount(c * cs) else 0
+    return count >= threshold
+
+
+def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional[int], Optional[str]]:
+    """(bytes, flags, host offset, host file) for the run at ``offset`` of one image layer."""
+    nbytes = min(nbytes, img.size - offset)
+    if isinstance(img, RawImage):         # raw: the answer is the host file's own status
+        pnum, ret = _file_status(img.fd, offset, nbytes)
+        return pnum, ret, offset, img.path
+    h = img.header
+    unit = h.cluster_size // 32 if h.extended_l2 else h.cluster_size
+    pnum = min(nbytes, unit - offset % unit)
+    kind, host = img._classify(offset)
+    ret, where = 0, None
+    if kind in ("data", "zero_alloc", "unallocated_alloc"):
+        ret |= BS_OFFSET_VALID
+        where = img.path
+    if kind in ("zero_plain", "zero_alloc"):
+        ret |= BS_ZERO
+    elif kind in ("data", "compressed"):
+        ret |= BS_DATA
+    if ret & (BS_DATA | BS_ZERO):
+        ret |= BS_ALLOCATED
+    elif img.backing is None or offset >= img.backing.size:
+        ret |= BS_ZERO                    # nothing below, or below the end of a shorter backing
+    if (ret & BS_DATA and ret & BS_OFFSET_VALID and not ret & BS_ZERO
+            and img._metadata_prealloc()):
+        fpnum, fret = _file_status(img.fd, host, pnum)
+        if fret & BS_EOF and (fpnum == 0 or fret & BS_ZERO):
+            ret |= BS_ZERO
+        else:
+            pnum = fpnum
+            ret |= fret & BS_ZERO
+    return pnum, ret, host if ret & BS_OFFSET_VALID else None, where
+
+
+def image_map(img: Any) -> List[MapEntry]:
+    """``qemu-img map``: walk the guest disk, asking each layer down the chain, and merge runs."""
+    out: List[MapEntry] = []
+    curr = MapEntry(0, 0)
+    while curr.start + curr.length < img.size:
+        pos = curr.start + curr.length
+        layer, depth, want = img, 0, img.size - pos
+        while True:
+            pnum, ret, host, where = block_status(layer, pos, want)
+            want = pnum                     # a lower layer answers only for this run
+            if ret & (BS_ZERO | BS_DATA):
+                break
+            below = getattr(layer, "backing", None)
+            if below is None:
+                ret = 0
+                break
+            layer, depth = below, depth + 1
+        nxt = MapEntry(pos, pnum, depth, bool(ret & BS_ALLOCATED), bool(ret & BS_ZERO),
+                       bool(ret & BS_DATA), host if ret & BS_OFFSET_VALID else None,
+                       where if ret & BS_OFFSET_VALID else None)
+        if curr.mergeable(nxt):
+            curr.length += nxt.length
+            continue
+        if curr.length:
+            out.append(curr)
+        curr = nxt
+    out.append(curr)
+    return out
+
+
+def map_json(img: Any) -> str:
+    """What ``qemu-img map --output=json`` prints (without the final newline)."""
+    return "[" + ",\n".join(e.json() for e in image_map(img)) + "]"
+
+
 def open_image(path: str, fmt: Optional[str] = None, *, open_backing: bool = True,
                _depth: int = 0) -> Any:
     """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does."""
@@ -1035,6 +1209,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if data:
                 print(hexdump(data, off))
             print(f"read {length}/{length} bytes at offset {off}")
+            return 0
+        if argv[:1] == ["map"]:
+            p = argparse.ArgumentParser(prog="qcow2.py map",
+                                        description="allocation map like qemu-img map --output=json")
+            p.add_argument("image")
+            a = p.parse_args(argv[1:])
+            with open_image(a.image) as img:
+                if getattr(img, "data_fd", None) is not None:
+                    raise ValueError("map of images with an external data file is not supported "
+                                     "(accepted: qcow2 without data_file, raw)")
+                print(map_json(img))
             return 0
         if argv[:1] == ["check"]:
             p = argparse.ArgumentParser(prog="qcow2.py check",

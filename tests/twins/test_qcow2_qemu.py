@@ -62,6 +62,16 @@ def assert_info_twin(name: str, cwd: Path) -> dict:
     return json.loads(theirs)
 
 
+def assert_map_twin(name: str, cwd: Path) -> list:
+    """python snippets/qcow2.py map IMAGE prints what qemu-img map --output=json IMAGE prints."""
+    theirs = sh("qemu-img", "map", "--output=json", name, cwd=cwd).stdout
+    ours = subprocess.run([sys.executable, str(SNIPPET), "map", name], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs
+    return json.loads(theirs)
+
+
 def qemu_io_dump(name: str, cwd: Path, reads: List[tuple]) -> List[str]:
     cmds: List[str] = []
     for off, length in reads:
@@ -171,6 +181,7 @@ def test_random_image_info_and_data_match_qemu(tmp_path: Path, seed: int) -> Non
     assert info["cluster-size"] == cs
     assert len(info.get("snapshots", [])) == len(snaps)
     assert_reads_twin("top.qcow2", tmp_path, rng)
+    assert_map_twin("top.qcow2", tmp_path)
     with qcow2.open_image(str(tmp_path / "top.qcow2")) as img:
         for name in snaps:
             sh("qemu-img", "convert", "-l", f"snapshot.name={name}", "-O", "raw",
@@ -192,6 +203,7 @@ def test_compressed_zlib_clusters_read_like_qemu(tmp_path: Path, cs: int) -> Non
        "src.qcow2", "c.qcow2", cwd=tmp_path)
     assert_info_twin("c.qcow2", tmp_path)
     assert_reads_twin("c.qcow2", tmp_path, rng)
+    assert_map_twin("c.qcow2", tmp_path)
     with qcow2.open_image(str(tmp_path / "c.qcow2")) as img:
         kinds = {img.locate(o).kind for o in range(0, size, cs)}
     assert "compressed" in kinds            # the test really read compressed clusters
@@ -235,6 +247,8 @@ def test_three_level_chain_with_relative_paths_and_unicode_names(tmp_path: Path)
         assert_info_twin(name, tmp_path)
     assert_info_twin(str(tmp_path / "sub" / "mid.qcow2"), tmp_path)      # absolute path
     assert_reads_twin("top.qcow2", tmp_path, random.Random(7), n_reads=20)
+    for name in ("top.qcow2", "sub/mid.qcow2", "bäse 1.raw"):
+        assert_map_twin(name, tmp_path)
     with qcow2.open_image(str(tmp_path / "top.qcow2")) as img:
         # 0-4k zero cluster (not the backing 'a'), 4k.. from base, 768k from top
         assert img.read(0, 4096) == bytes(4096)
@@ -345,6 +359,7 @@ def test_extended_l2_subclusters_mix_data_zero_and_backing(tmp_path: Path) -> No
         # a 512-byte write allocates the whole 2 KiB subcluster, copying the rest from the base
         assert img.read(65536 + 512, 1) == b"\xbb"
     assert_reads_twin("top.qcow2", tmp_path, random.Random(5), n_reads=20)
+    assert_map_twin("top.qcow2", tmp_path)
 
 
 # ---------------------------------------------------------------- qemu-img check
@@ -485,3 +500,18 @@ def test_snapshot_fields_vm_state_clock_and_icount_match_qemu(tmp_path: Path) ->
                 f.write(struct.pack(">Q", (1 << 64) - 1 if k % 2 else rng.randrange(0, 1 << 40)))
         info = assert_info_twin(name, tmp_path)
         assert ["icount" in s for s in info["snapshots"]] == [True, False, True, False]
+
+
+@pytest.mark.parametrize("mode", ["off", "metadata", "falloc", "full"])
+def test_map_of_preallocated_images_matches_qemu(tmp_path: Path, mode: str) -> None:
+    """With metadata preallocation QEMU also asks the host file for holes (SEEK_DATA/SEEK_HOLE)."""
+    rng = random.Random(mode)
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", f"preallocation={mode}", "p.qcow2", "8M",
+       cwd=tmp_path)
+    run_qemu_io("p.qcow2", tmp_path, random_writes(rng, 8 << 20, 65536, "1.1", 6))
+    entries = assert_map_twin("p.qcow2", tmp_path)
+    assert sum(e["length"] for e in entries) == 8 << 20
+    sh("qemu-img", "create", "-q", "-f", "raw", "-o", f"preallocation={'off' if mode == 'metadata' else mode}",
+       "p.raw", "8M", cwd=tmp_path)
+    run_qemu_io("p.raw", tmp_path, random_writes(rng, 8 << 20, 65536, "1.1", 4), "raw")
+    assert_map_twin("p.raw", tmp_path)

@@ -228,3 +228,13 @@ def test_check_finds_a_leak_and_a_wrong_copied_flag_by_hand(tmp_path: Path) -> N
         "ERROR OFLAG_COPIED data cluster: l2_entry=8000000000050000 refcount=0"]
     assert (broken.corruptions, broken.leaks, broken.exit_status) == (2, 0, 2)
     assert broken.report().startswith("\n2 errors were found on the image.\n")
+
+
+def test_map_of_a_hand_built_image(tmp_path: Path) -> None:
+    """Cluster 1 written (host cluster 5 = 327680), the rest unallocated and without backing."""
+    path = qcow2.make_qcow2(str(tmp_path / "m.qcow2"), 1 << 20, {1: b"d"})
+    with qcow2.open_image(path) as img:
+        assert qcow2.map_json(img).splitlines() == [
+            '[{ "start": 0, "length": 65536, "depth": 0, "present": false, "zero": true, "data": false},',
+            '{ "start": 65536, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": 327680},',
+            '{ "start": 131072, "length": 917504, "depth": 0, "present": false, "zero": true, "data": false}]']
