@@ -907,6 +907,7 @@ def _metadata_preallocated(img: "Qcow2Image") -> bool:
     return count >= threshold
 
 
+# --8<-- [start:map]
 def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional[int], Optional[str]]:
     """(bytes, flags, host offset, host file) for the run at ``offset`` of one image layer."""
     nbytes = min(nbytes, img.size - offset)
@@ -968,6 +969,9 @@ def image_map(img: Any) -> List[MapEntry]:
         curr = nxt
     out.append(curr)
     return out
+
+
+# --8<-- [end:map]
 
 
 def map_json(img: Any) -> str:

@@ -284,3 +284,16 @@ def test_fresh_qcow2_header_bytes_are_the_ones_the_page_decodes(tmp_path: Path) 
     h = qcow2.parse_header(head)
     assert (h.version, h.cluster_bits, h.size, h.l1_size, h.l1_table_offset) == (3, 16, GiB, 2, 0x30000)
     assert (h.refcount_table_offset, h.refcount_table_clusters, h.header_length) == (0x10000, 1, 112)
+
+
+def test_map_of_a_metadata_preallocated_image_asks_the_host_file(tmp_path: Path) -> None:
+    q(tmp_path, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=metadata",
+      "pm.qcow2", "8M")
+    q(tmp_path, "qemu-io", "-c", "write -P 1 1M 64k", "pm.qcow2")
+    out = q(tmp_path, "qemu-img", "map", "--output=json", "pm.qcow2").stdout
+    assert out.splitlines() == [
+        '[{ "start": 0, "length": 1048576, "depth": 0, "present": true, "zero": true, "data": true, "offset": 327680},',
+        '{ "start": 1048576, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": 1376256},',
+        '{ "start": 1114112, "length": 7274496, "depth": 0, "present": true, "zero": true, "data": true, "offset": 1441792}]']
+    with qcow2.open_image(str(tmp_path / "pm.qcow2")) as img:
+        assert qcow2.map_json(img) + "\n" == out
