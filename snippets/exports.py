@@ -58,7 +58,7 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "acl":            ("acl",              ["acl", "no_acl"]),
     "pnfs":           ("no_pnfs",          ["pnfs", "no_pnfs"]),
     "rdirplus":       ("rdirplus",         ["rdirplus", "nordirplus"]),
-    "security_label": ("no_security_label", ["security_label"]),
+    "security_label": ("off",              ["security_label"]),
 }
 # options with a value: name -> regular expression the value must match
 VALUED = {
@@ -156,8 +156,18 @@ def parse(text: str) -> list[Export]:
 
 
 # --8<-- [start:lint]
-CONFLICTS = [set(opts[:2]) for _, opts in SETTINGS.values()]
 KNOWN = sorted(set(OPTION_SETTING) | set(VALUED))
+
+
+def contradictions(options: Sequence[str]) -> list[list[str]]:
+    """Groups of options (as written) that ask one setting for different values."""
+    given: dict[str, dict[str, str]] = {}
+    for opt in options:
+        if opt in OPTION_SETTING:
+            given.setdefault(OPTION_SETTING[opt], {})[CANONICAL.get(opt, opt)] = opt
+    written = [sorted(set(o for o in options if OPTION_SETTING.get(o) == setting))
+               for setting, values in given.items() if len(values) > 1]
+    return written
 
 
 def _check_option(opt: str) -> str | None:
@@ -203,11 +213,9 @@ def lint(text: str) -> list[tuple[int, str]]:
                 msg = _check_option(opt)
                 if msg:
                     problems.append((number, msg))
-            for pair in CONFLICTS:
-                if pair <= set(c.options):
-                    a, b = sorted(pair)
-                    problems.append((number, f"{c.host}: contradictory options {a} and {b} "
-                                             "(the later one wins)"))
+            for group in contradictions(c.options):
+                problems.append((number, f"{c.host}: contradictory options "
+                                         f"{' and '.join(group)} (the later one wins)"))
             if c.effective["squash"] == "no_root_squash":
                 problems.append((number, f"{c.host}: no_root_squash lets root on the client act as "
                                          "root on the export"))

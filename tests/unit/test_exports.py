@@ -113,3 +113,24 @@ def test_misspelled_options_are_flagged(opt, junk):
     bad = opt + junk
     msgs = messages(f"/srv h({bad})\n")
     assert any(m.startswith(f"unknown option {bad!r}") for m in msgs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(sorted(ex.OPTION_SETTING)), min_size=1, max_size=6))
+def test_contradictions_are_exactly_two_values_for_one_setting(options):
+    """Hand rule: a setting asked for two different values (synonyms count as one) is a contradiction."""
+    by_setting: dict[str, set[str]] = {}
+    for o in options:
+        by_setting.setdefault(ex.OPTION_SETTING[o], set()).add(ex.CANONICAL.get(o, o))
+    expected = sum(1 for values in by_setting.values() if len(values) > 1)
+    msgs = [m for m in messages(f"/srv h({','.join(options)})\n") if "contradictory" in m]
+    assert len(msgs) == expected
+    (e,) = ex.parse(f"/srv h({','.join(options)})\n")
+    last = {ex.OPTION_SETTING[o]: ex.CANONICAL.get(o, o) for o in options}     # later wins
+    assert all(e.clients[0].effective[k] == v for k, v in last.items())
+
+
+def test_synonyms_are_not_contradictions():
+    assert messages("/srv h(ro,insecure_locks,no_auth_nlm)\n") == []
+    assert "h: contradictory options insecure_locks and secure_locks (the later one wins)" in \
+        messages("/srv h(ro,secure_locks,insecure_locks)\n")
