@@ -62,3 +62,33 @@ def test_edit_and_reset(browser, site_url):
     bar.locator(".runner-edit").click()
     assert page.locator("textarea.runner-editor").first.input_value() == original
     page.close()
+
+
+def test_calculator_form_gives_the_same_answer_as_the_snippet_cli(browser, site_url):
+    import subprocess
+    import sys
+    from pathlib import Path
+    raid_py = Path(__file__).resolve().parents[2] / "snippets" / "raid.py"
+    cli = subprocess.run([sys.executable, str(raid_py), "calc", "--level", "5", "8TB", "8TB", "8TB", "8TB",
+                          "--disk-iops", "150", "--rebuild-mb-s", "100", "--ure", "1e-14"],
+                         capture_output=True, text=True, check=True).stdout
+    bad = subprocess.run([sys.executable, str(raid_py), "calc", "--level", "5", "8TB", "8TB"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    page = browser.new_page()
+    page.goto(site_url + "appendix/calculators/", wait_until="networkidle")
+    form = page.locator(".pycalc").first
+    form.locator(".pycalc-run").click()
+    out = form.locator(".pycalc-output[data-done]")
+    out.wait_for(timeout=PYODIDE_TIMEOUT)
+    assert out.text_content() == cli
+    # bad input: the same rule message as the CLI, not a traceback
+    form.locator('input[name="sizes"]').fill("8TB 8TB")
+    form.locator(".pycalc-run").click()
+    message = bad.stderr.strip().splitlines()[-1].split("error: ", 1)[-1]
+    assert "at least 3 disks" in message
+    page.wait_for_function("([el, m]) => el.textContent.includes(m)", arg=[out.element_handle(), message],
+                           timeout=60000)
+    text = out.text_content()
+    page.close()
+    assert "Traceback" not in text

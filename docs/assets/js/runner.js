@@ -149,6 +149,7 @@
         lines.push("try:");
         form.dataset.code.split("\n").forEach(function (l) { lines.push("    " + l); });
         lines.push("except ValueError as e:\n    print('输入有误：', e)");
+        lines.push("except SystemExit:\n    pass");      // the snippets' CLIs exit 2 after printing the reason
         try {
           var py = await pyodide();
           var fn = py.globals.get("_handbook_run");
