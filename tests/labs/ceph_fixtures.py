@@ -179,12 +179,7 @@ class CephCluster:
                  timeout=30, what="ceph-mon to answer")
         self._spawn("mgr.x", ["ceph-mgr", "-c", str(self.conf), "-i", "x", "-f"])
         for _ in range(NUM_OSDS):
-            osd_uuid = str(uuid.uuid4())
-            osd_id = int(self.ceph("osd", "new", osd_uuid).strip())
-            (self.root / "osd" / str(osd_id)).mkdir()
-            _check(["ceph-osd", "-c", str(self.conf), "-i", str(osd_id), "--mkfs",
-                    "--osd-uuid", osd_uuid])
-            self.start_osd(osd_id)
+            self.add_osd()
         self.wait_osds_up(NUM_OSDS, timeout=60)
         wait_for(lambda: self.ceph_json("mgr", "stat").get("available"), timeout=60,
                  what="ceph-mgr to become available")
@@ -192,6 +187,16 @@ class CephCluster:
         self.startup_seconds = time.monotonic() - t0
         print(f"\nCeph 16.2 one-node lab cluster serving after {self.startup_seconds:.1f} s "
               f"(1 mon, 1 mgr, {NUM_OSDS} memstore OSDs, {self.root})", file=sys.stderr)
+
+    def add_osd(self) -> int:
+        """What ceph-volume does for a new disk, minus the disk: id, mkfs, start."""
+        osd_uuid = str(uuid.uuid4())
+        osd_id = int(self.ceph("osd", "new", osd_uuid).strip())
+        (self.root / "osd" / str(osd_id)).mkdir()
+        _check(["ceph-osd", "-c", str(self.conf), "-i", str(osd_id), "--mkfs",
+                "--osd-uuid", osd_uuid])
+        self.start_osd(osd_id)
+        return osd_id
 
     def start_osd(self, osd_id: int) -> subprocess.Popen:
         return self._spawn(f"osd.{osd_id}",
