@@ -69,7 +69,7 @@ class LoopbackNamespace:
 
     def __init__(self, workdir: Path) -> None:
         need_root()
-        need_tools("unshare", "nsenter", "ip")
+        need_tools("unshare", "nsenter", "ip", "ss")
         self.workdir = Path(workdir)
         self.daemons: list[subprocess.Popen] = []
         ready = self.workdir / "ns.ready"
@@ -143,7 +143,13 @@ def start_rpcbind(ns: LoopbackNamespace, warm: bool = False) -> subprocess.Popen
 
 # ---------------------------------------------------------------- nfs-ganesha
 
-GANESHA_PLUGINS = "/usr/lib/x86_64-linux-gnu/ganesha"
+def ganesha_plugins_dir() -> str:
+    """Where Debian installs the FSAL plugins (multiarch path, e.g. /usr/lib/x86_64-linux-gnu/ganesha)."""
+    found = sorted(Path("/usr/lib").glob("*/ganesha/libfsalvfs.so")) + \
+        sorted(Path("/usr/lib").glob("ganesha/libfsalvfs.so"))
+    if not found:
+        raise AssertionError("libfsalvfs.so not found: install nfs-ganesha-vfs")
+    return str(found[0].parent)
 
 
 def ganesha_config(workdir: Path, exports: Sequence[dict]) -> str:
@@ -158,7 +164,7 @@ def ganesha_config(workdir: Path, exports: Sequence[dict]) -> str:
   Enable_NLM = false;
   Enable_RQUOTA = false;
   mount_path_pseudo = true;
-  Plugins_Dir = {GANESHA_PLUGINS};
+  Plugins_Dir = {ganesha_plugins_dir()};
 }}
 NFSV4 {{
   RecoveryRoot = {workdir}/recovery;
