@@ -34,11 +34,14 @@ ValueError: line 1: option list not closed: 'host(rw'
 from __future__ import annotations
 
 import argparse
+import sys
+
+# --8<-- [start:imports]
 import difflib
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Sequence
+# --8<-- [end:imports]
 
 # --8<-- [start:defaults]
 # Each option sets one "setting"; the default is what nfs-utils uses when the

@@ -32,12 +32,16 @@ ValueError: XDR data too short: need 4 bytes at offset 0, have 2
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Callable
+
+# --8<-- [start:imports]
 import random
 import socket
 import struct
-import sys
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
+# --8<-- [end:imports]
 
 # --8<-- [start:numbers]
 PMAP_PROG, PMAP_VERS, PMAP_PORT = 100000, 2, 111          # RFC 1833 section 3

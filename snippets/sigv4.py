@@ -34,15 +34,16 @@ ValueError: amz_date must look like 20130524T000000Z (YYYYMMDDTHHMMSSZ), got '20
 from __future__ import annotations
 
 import argparse
+import sys
+
+# --8<-- [start:imports]
 import hashlib
 import hmac
 import re
-import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 from urllib.parse import quote
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
@@ -53,6 +54,7 @@ class Signed:
     signature: str
     authorization: str
     headers: dict[str, str]          # the headers to send, Authorization included
+# --8<-- [end:imports]
 
 
 # --8<-- [start:canonical]
