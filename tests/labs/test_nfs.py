@@ -59,6 +59,10 @@ def test_rpcinfo_equals_real_rpcinfo_on_rpcbind_alone_with_generated_registratio
     edges = [(4294967295, 4294967295, 6, 65535), (0, 0, 17, 0), (100024, 1, 17, 1),
              (1, 4294967295, 6, 65535)]
     with loopback_namespace(tmp_path) as ns:
+        # before rpcbind runs, both fail; ours with a message and status 2, never a traceback
+        down = ns.snippet("oncrpc.py", "rpcinfo", "127.0.0.1", check=False)
+        assert down.returncode == 2 and "Connection refused" in down.stderr and "Traceback" not in down.stderr
+        assert ns.run(["rpcinfo", "-p", "127.0.0.1"], check=False).returncode != 0
         start_rpcbind(ns)
         first = _same(ns, ["rpcinfo", "-p", "127.0.0.1"], ["rpcinfo", "127.0.0.1"])
         assert first.splitlines()[0] == "   program vers proto   port  service"
@@ -109,6 +113,18 @@ def test_rpcinfo_equals_real_rpcinfo_with_ganesha_registered(nfs_lab):
     assert "    100005    3   tcp" in text
 
 
+def test_udp_and_tcp_transports_give_the_same_answers(nfs_lab):
+    """One datagram per message over UDP, record marking over TCP (RFC 5531 section 11): same results."""
+    ns, _, _ = nfs_lab
+    out = ns.python("import oncrpc as o\n"
+                    "tcp = o.unpack_pmaplist(o.rpc_call('127.0.0.1', 111, 100000, 2, 4, proto='tcp'))\n"
+                    "udp = o.unpack_pmaplist(o.rpc_call('127.0.0.1', 111, 100000, 2, 4, proto='udp'))\n"
+                    "print(tcp == udp, len(tcp))\n"
+                    "o.rpc_call('127.0.0.1', 2049, 100003, 3, 0, proto='udp')\n"     # NFSv3 NULL over UDP
+                    "print('null ok')\n").stdout.split()
+    assert out[0] == "True" and int(out[1]) >= 14 and out[2:] == ["null", "ok"]
+
+
 def test_getport_answers_like_the_table(nfs_lab):
     ns, _, _ = nfs_lab
     out = ns.python("import oncrpc as o\n"
@@ -131,7 +147,7 @@ def test_showmount_equals_real_showmount_for_generated_export_lists(tmp_path):
     client_pool = ["10.0.0.0/8", "192.168.122.0/24", "198.51.100.7", "203.0.113.0/25"]
     with loopback_namespace(tmp_path) as ns:
         start_rpcbind(ns)
-        for round_no in range(3):
+        for round_no in range(5):
             exports = []
             for i in range(1, rng.randrange(2, 5)):
                 d = tmp_path / f"r{round_no}e{i}"
