@@ -14,6 +14,8 @@ drawn by a seeded random generator.  For each image we check that
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
@@ -49,11 +51,26 @@ def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
     return proc
 
 
+def run_ours(args: List[str], cwd: Path) -> tuple:
+    """Run qcow2.py's command line in this process (same code as the script, no interpreter start).
+
+    Returns (stdout, stderr, exit status).  tests/unit/test_qcow2.py runs the real script.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = qcow2.main(args)
+    finally:
+        os.chdir(old)
+    return out.getvalue(), err.getvalue(), rc
+
+
 def ours_info(name: str, cwd: Path) -> str:
-    proc = subprocess.run([sys.executable, str(SNIPPET), name], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    out, err, rc = run_ours([name], cwd)
+    assert rc == 0, err
+    return out
 
 
 def assert_info_twin(name: str, cwd: Path) -> dict:
@@ -65,10 +82,9 @@ def assert_info_twin(name: str, cwd: Path) -> dict:
 def assert_map_twin(name: str, cwd: Path) -> list:
     """python snippets/qcow2.py map IMAGE prints what qemu-img map --output=json IMAGE prints."""
     theirs = sh("qemu-img", "map", "--output=json", name, cwd=cwd).stdout
-    ours = subprocess.run([sys.executable, str(SNIPPET), "map", name], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-    assert ours.returncode == 0, ours.stderr
-    assert ours.stdout == theirs
+    out, err, rc = run_ours(["map", name], cwd)
+    assert rc == 0, err
+    assert out == theirs
     return json.loads(theirs)
 
 
@@ -388,10 +404,7 @@ def set_stored_refcount(path: Path, cluster: int, value: int) -> None:
 
 def assert_check_twin(name: str, cwd: Path) -> subprocess.CompletedProcess:
     theirs = sh("qemu-img", "check", name, cwd=cwd, check=False)
-    ours = subprocess.run([sys.executable, str(SNIPPET), "check", name], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
-    assert (ours.stdout, ours.stderr, ours.returncode) == \
-        (theirs.stdout, theirs.stderr, theirs.returncode)
+    assert run_ours(["check", name], cwd) == (theirs.stdout, theirs.stderr, theirs.returncode)
     return theirs
 
 
