@@ -182,7 +182,7 @@ def test_nfs3_null_and_missing_file_errors(nfs_lab):
     out = ns.python("import oncrpc as o\n"
                     "o.nfs3_null('127.0.0.1')\n"
                     "fh = o.mount_mnt('127.0.0.1', '/export')\n"
-                    "print(len(fh) <= 64)\n"                   # fhandle3 is opaque<64> (RFC 1813 2.3.3)
+                    "print(len(fh) <= 64)\n"                   # fhandle3 is opaque<FHSIZE3 = 64> (RFC 1813 appendix I)
                     "try:\n"
                     "    o.nfs3_lookup('127.0.0.1', fh, 'no-such-file')\n"
                     "except ValueError as e:\n"
