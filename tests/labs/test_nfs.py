@@ -74,14 +74,12 @@ def test_rpcinfo_equals_real_rpcinfo_on_rpcbind_alone_with_generated_registratio
                  rng.choice([6, 17]), rng.randrange(65536)) for _ in range(rng.randrange(1, 8))]
             if round_no == 4:           # drop some again with UNSET (removes every transport)
                 batch = []
-                for m in rng.sample(registered, k=min(3, len(registered))):
-                    ns.python("import oncrpc as o\n"
-                              f"o.pmap_set('127.0.0.1', o.Mapping({m[0]}, {m[1]}, 0, 0), unset=True)")
-            for m in batch:
-                out = ns.python("import oncrpc as o\n"
-                                f"print(o.pmap_set('127.0.0.1', o.Mapping(*{m!r})))").stdout
-                if out.strip() == "True":
-                    registered.append(m)
+                gone = [(m[0], m[1], 0, 0) for m in rng.sample(registered, k=min(3, len(registered)))]
+                ns.python("import oncrpc as o\n"
+                          f"for m in {gone!r}: o.pmap_set('127.0.0.1', o.Mapping(*m), unset=True)")
+            out = ns.python("import oncrpc as o\n"
+                            f"for m in {batch!r}: print(o.pmap_set('127.0.0.1', o.Mapping(*m)))").stdout
+            registered += [m for m, ok in zip(batch, out.split()) if ok == "True"]
             text = _same(ns, ["rpcinfo", "-p", "127.0.0.1"], ["rpcinfo", "127.0.0.1"])
         assert "42949672954294967295   tcp  65535" in text      # %10ld%5ld runs together at 10 digits
         assert len(text.splitlines()) > 10
