@@ -171,7 +171,7 @@ def raid6_recover(blocks: Sequence[Optional[bytes]], p: Optional[bytes],
     """Return all data blocks of a RAID 6 stripe; lost blocks (data, P or Q) are None.
 
     At most two of the k + 2 blocks may be missing (H. P. Anvin, "The
-    mathematics of RAID-6", sections 3 and 4).
+    mathematics of RAID-6"; two lost data blocks: equations (17)-(20)).
 
     >>> d = [b"disk0", b"disk1", b"disk2", b"disk3"]
     >>> p, q = raid6_pq(d)
