@@ -106,9 +106,9 @@ def pg_to_osds(cmap: crush.CrushMap, rule: int, ps: int, pool: int, pgp_num: int
                size: int) -> List[int]:
     """Raw OSD set of a PG with every OSD up and in (weight 0x10000)."""
     weight = [0x10000] * cmap.max_devices
-    out = cmap.do_rule(rule, crush_input(ps, pool, pgp_num), size, weight, pool)
-    # a replicated pool drops holes; an EC pool keeps them as positions
-    return out
+    # firstn rules (replicated pools) never leave holes; indep rules (EC pools)
+    # keep a missing shard's position as 2147483647, as osdmaptool prints it
+    return cmap.do_rule(rule, crush_input(ps, pool, pgp_num), size, weight, pool)
 # --8<-- [end:pg_to_osds]
 
 
