@@ -1114,6 +1114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--min-x", type=int, default=0)
     p.add_argument("--max-x", type=int, default=1023)
     p.add_argument("--show-mappings", action="store_true", help="print one line per x (default)")
+    p.add_argument("--weight", nargs=2, action="append", default=[], metavar=("DEV", "WEIGHT"),
+                   help="reweight of a device, 0.0 to 1.0, like crushtool --weight (repeatable)")
     a = p.parse_args(argv)
     try:
         if a.min_x > a.max_x or a.min_x < 0:
@@ -1125,6 +1127,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ValueError(f"cannot read map {a.map}: {e.strerror}") from None
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
         weight = m.default_weights()
+        for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
+            d, f = int(dev), float(value)
+            if not 0 <= d < m.max_devices:
+                raise ValueError(f"--weight device {d} out of range (0 to {m.max_devices - 1})")
+            weight[d] = min(max(int(f * 0x10000), 0), 0x10000)
         lines = []
         for r in rules:
             for x in range(a.min_x, a.max_x + 1):

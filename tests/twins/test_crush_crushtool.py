@@ -142,3 +142,22 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert r.returncode == 2
     assert "straw (v1) buckets are not supported" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_reweights_match_crushtool_weight_option(workdir):
+    """OSD reweights below 1.0 (is_out: rejected for a share of inputs), and 0."""
+    rng = random.Random(515)
+    text, rules = crush_gen.generate(rng, classes=True)
+    binp, txt = crush_gen.compile_map(text, workdir, "reweight")
+    n_dev = crush.CrushMap.parse(txt.read_text()).max_devices
+    extra: List[str] = []
+    for dev in rng.sample(range(n_dev), max(1, n_dev // 3)):
+        extra += ["--weight", str(dev), rng.choice(["0", "0.1", "0.5", "0.731", "0.99", "1.0"])]
+    for rule in (0, 1):
+        args = ["--test", "--rule", str(rule), "--num-rep", "3", "--min-x", "0", "--max-x", "499",
+                "--show-mappings", *extra]
+        ref = subprocess.run(["crushtool", "-i", str(binp), *args], capture_output=True,
+                             text=True, check=True).stdout
+        ours = _run_cli(["-i", str(txt), *args])
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == ref, f"rule {rule} with {extra}"
