@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -168,10 +169,35 @@ def _index_html(from_url: str) -> str:
     return head + "\n".join(parts)
 
 
+HREF = re.compile(r'(href|src)="([^"]*)"')
+
+
+def _rebase_links(fragment: str, page_url: str, from_url: str) -> str:
+    """Links copied from a page keep pointing where they did: rebase relative ones."""
+    def fix(m: re.Match) -> str:
+        attr, url = m.group(1), m.group(2)
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^//|^/", url):
+            return m.group(0)
+        if url.startswith("#"):
+            target = page_url + url
+        else:
+            base = page_url if page_url.endswith("/") or not page_url else page_url.rsplit("/", 1)[0] + "/"
+            target = posixpath.normpath(posixpath.join(base, url.split("#")[0] or "."))
+            if target == ".":
+                target = ""
+            if url.split("#")[0].endswith("/") and target:
+                target += "/"
+            if "#" in url:
+                target += "#" + url.split("#", 1)[1]
+        return f'{attr}="{html.escape(get_relative_url(target, from_url), quote=True)}"'
+    return HREF.sub(fix, fragment)
+
+
 def _errata_html(from_url: str) -> str:
     parts, n = [], 0
     for p in _ordered():
         for e in p["errata"]:
+            e = {**e, "html": _rebase_links(e["html"], p["url"], from_url)}
             n += 1
             parts.append(f'<div class="errata-item"><h3 id="errata-{n}">{n}. <a href="{_link(p["url"], e["question"], from_url)}">'
                          f'{html.escape(e["title"])}</a></h3><p class="errata-where">{html.escape(p["chapter"])} · '

@@ -38,10 +38,9 @@ def test_offline_zip_works_from_file_urls(browser, offline_zip):
     page.click('article a[href$="raw-disk.html"]')
     page.wait_for_load_state("load")
     assert page.url.endswith("disks/raw-disk.html")
-    # diagrams: Mermaid from the zip renders (Material swaps <pre> for a sized <div>)
-    page.wait_for_function("[...document.querySelectorAll('.mermaid')].length > 0 && "
-                           "[...document.querySelectorAll('.mermaid')].every("
-                           "d => d.tagName === 'DIV' && d.getBoundingClientRect().height > 40)", timeout=20000)
+    # diagrams: inline SVG, rendered at build time, visible without any script
+    heights = page.eval_on_selector_all(".mermaid-static svg", "els => els.map(e => e.getBoundingClientRect().height)")
+    assert heights and all(h > 20 for h in heights)
     # the runner cannot load WebAssembly from file://: it says so and gives the one command
     page.locator(".runner-run").first.click()
     page.wait_for_selector(".runner-output[data-done]", timeout=20000)
