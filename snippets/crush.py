@@ -476,6 +476,14 @@ class CrushMap:
     @classmethod
     def parse(cls, text: str) -> "CrushMap":
         """Parse crushtool's text format; raise ValueError on bad input."""
+        try:
+            return cls._parse(text)
+        except IndexError:
+            raise ValueError("truncated statement in crush map: a keyword is missing its "
+                             "value (compare with the output of crushtool -d)") from None
+
+    @classmethod
+    def _parse(cls, text: str) -> "CrushMap":
         m = cls()
         tk = _Tokens(text)
         rules_pending: List[Tuple[str, List[List[str]]]] = []

@@ -166,3 +166,30 @@ def test_object_hash_reads_utf8_bytes(name):
     h = ceph_placement.str_hash_rjenkins(name.encode("utf-8"))
     assert 0 <= h < 2 ** 32
     assert ceph_placement.pg_of_object(name, 1) == 0
+
+
+def test_damaged_maps_raise_only_value_error():
+    """Delete, replace or duplicate random tokens of a valid map: parse and map
+    either succeed or raise ValueError, never another exception."""
+    import random
+    rng = random.Random(7)
+    base = crush.EXAMPLE_MAP.split()
+    junk = ["{", "}", "x", "-1", "0", "step", "item", "id", "class", "weight", "1.5", "[", "]"]
+    for _ in range(400):
+        toks = base[:]
+        for _ in range(rng.randint(1, 4)):
+            j = rng.randrange(len(toks))
+            op = rng.random()
+            if op < 0.4:
+                del toks[j]
+            elif op < 0.7:
+                toks[j] = rng.choice(junk)
+            else:
+                toks.insert(j, rng.choice(toks))
+        text = " ".join(toks).replace(" step ", "\nstep ").replace(" item ", "\nitem ")
+        try:
+            m = crush.CrushMap.parse(text)
+            for r in m.rules:
+                m.do_rule(r, 1, 3)
+        except ValueError:
+            pass
