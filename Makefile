@@ -41,8 +41,21 @@ offline: venv
 
 # Every test: Debian packages, Python packages, the strict site build, then pytest
 # (pages, snippets' doctests, unit, twins, labs, site in Chromium).
-test: deps lab-venv venv build
+test: deps lab-venv venv
 	$(PY) -m pytest
+
+# PDF editions: dist/handbook-full.pdf and dist/handbook-questions.pdf, printed by Debian's Chromium.
+PDF_DEBS := chromium fonts-noto-cjk
+pdf-deps:
+	@missing=$$(for p in $(PDF_DEBS); do dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make pdf needs Debian packages:" $$missing; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+pdf: pdf-deps venv
+	$(PY) scripts/build_pdf.py --out dist
 
 bench: lab-venv venv
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
