@@ -840,7 +840,16 @@ class CrushMap:
     def _bucket_choose(self, b: Bucket, work, x: int, r: int, cargs, position: int) -> int:
         alg = b.alg
         if alg == 5:
-            return self._straw2(b, x, r, cargs.get(b.id) if cargs else None, position)
+            arg = cargs.get(b.id) if cargs else None
+            if arg is not None:               # weight sets may depend on the position
+                return self._straw2(b, x, r, arg, position)
+            # x is fixed during one do_rule call, and retries revisit the same
+            # (bucket, r) pairs (r = rep + ftotal), so remember the winners
+            key = ("straw2", b.id, r)
+            item = work.get(key)
+            if item is None:
+                item = work[key] = self._straw2(b, x, r, None, position)
+            return item
         if alg == 1:
             return self._perm_choose(b, work, x, r)
         if alg == 2:
