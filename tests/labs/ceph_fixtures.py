@@ -129,8 +129,10 @@ class CephCluster:
         """Run ``name -c CONF args...`` and return the completed process (text output)."""
         cmd = [name, "-c", str(self.conf), *args]
         binary = isinstance(input, bytes)
+        # errors="surrogateescape": Ceph 16.2's JSON formatter writes characters outside the
+        # BMP (emoji) as UTF-8-encoded surrogate pairs, which strict UTF-8 rejects
         proc = subprocess.run(cmd, input=input, capture_output=True, text=not binary,
-                              timeout=timeout)
+                              errors=None if binary else "surrogateescape", timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
