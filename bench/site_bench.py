@@ -31,6 +31,11 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass          # the browser closing a connection early is not worth a traceback
+
+
 def build(out: Path) -> float:
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)], cwd=ROOT,
@@ -57,7 +62,7 @@ def main() -> int:
         print(f"strict build: {secs:.1f} s")
         print(f"search index: {index.stat().st_size / 1024:.0f} KiB, "
               f"{len(json.loads(index.read_text(encoding='utf-8'))['docs'])} sections")
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+        server = Server(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}/"
         weights: dict[str, int] = {}
