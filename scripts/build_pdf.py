@@ -237,6 +237,8 @@ def transform(page: Page, linker: Linker, shift: int) -> str:
     text = re.sub(r'<a\b[^>]*class="headerlink"[^>]*>.*?</a>', "", text, flags=re.S)
     text = re.sub(r'<aside class="md-source-file">.*?</aside>', "", text, flags=re.S)
     text = re.sub(r"<details(?![^>]*\bopen\b)", "<details open", text)
+    text = re.sub(r"<abbr\b[^>]*>(.*?)</abbr>", r"\1", text, flags=re.S)   # tooltips mean nothing on paper
+    text = mark_missing_glyphs(text)
     role = {1: "page-title", 2: "q", 3: "sec"}
     first = [True]
 
@@ -259,6 +261,50 @@ def transform(page: Page, linker: Linker, shift: int) -> str:
     m = re.search(r'<h[1-6][^>]*\bid="([^"]+)"[^>]*class="[^"]*page-title', text)
     page.title_id = html.unescape(m.group(1)) if m else f"p{page.n}"
     return text
+
+
+_coverage: list[tuple[int, int]] | None = None
+
+
+def font_coverage() -> list[tuple[int, int]]:
+    """Code point ranges that some installed font can draw (fontconfig's charsets), merged."""
+    global _coverage
+    if _coverage is None:
+        out = subprocess.run(["fc-list", "--format", "%{charset}\n"], capture_output=True, text=True).stdout
+        ranges = []
+        for token in out.split():
+            lo, _, hi = token.partition("-")
+            try:
+                ranges.append((int(lo, 16), int(hi or lo, 16)))
+            except ValueError:
+                continue
+        ranges.sort()
+        merged: list[tuple[int, int]] = []
+        for lo, hi in ranges:
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        _coverage = merged
+    return _coverage
+
+
+def covered(cp: int) -> bool:
+    import bisect
+    ranges = font_coverage()
+    i = bisect.bisect_right(ranges, (cp, 0x10FFFF)) - 1
+    return cp < 0x80 or (i >= 0 and ranges[i][0] <= cp <= ranges[i][1])
+
+
+def mark_missing_glyphs(text: str) -> str:
+    """Characters no installed font can draw (an emoji on a Debian without emoji fonts) would print
+    as empty boxes: print their code point instead, visibly marked."""
+    def fix(m: re.Match) -> str:
+        return "".join(c if c in "\n\t" or covered(ord(c)) else f'<span class="nofont">[U+{ord(c):04X}]</span>'
+                       for c in m.group(0))
+    if not font_coverage():
+        return text
+    return re.sub(r"(?<=>)[^<]+", fix, text)
 
 
 def css_string(s: str) -> str:
@@ -420,6 +466,10 @@ def align(outline: list, headings: list[dict]) -> list[tuple[int, dict]]:
     return pairs
 
 
+PAGE_H, MARGIN_TOP, MARGIN_BOTTOM = 841.92, 18 * 72 / 25.4, 16 * 72 / 25.4   # A4 and print.css, in pt
+XYZ = re.compile(rb"\[(\d+) 0 R /XYZ ([\d.]+) ([\d.]+) 0\]")
+
+
 def heading_pages(pdf: Path, headings: list[dict]) -> dict[str, int]:
     """Page number (1-based) of each heading id, read from the PDF outline."""
     outline = pdfdoc.PdfDoc(pdf).outline()
@@ -432,6 +482,32 @@ def heading_pages(pdf: Path, headings: list[dict]) -> dict[str, int]:
         if h["id"]:
             pages[h["id"]] = last
     return pages
+
+
+def fix_destinations(pdf: Path) -> int:
+    """Move destinations that Chromium 156 puts in the bottom margin to the top of the next page.
+
+    A heading pushed to the next page (break-after: avoid, or a page break) sometimes gets its
+    bookmark and link target at the foot of the page before, below the text area, where no
+    heading can be.  Rewritten in place, padded with spaces, so byte offsets stay valid."""
+    doc = pdfdoc.PdfDoc(pdf)
+    index = {num: i for i, num in enumerate(doc.pages)}
+    data = bytearray(doc.data)
+    fixed = 0
+    for m in XYZ.finditer(doc.data):
+        page, y = int(m.group(1)), float(m.group(3))
+        if page not in index or y >= MARGIN_BOTTOM + 3 or index[page] + 1 >= len(doc.pages):
+            continue
+        before = doc.data.rfind(b"endstream", 0, m.start())
+        if doc.data.rfind(b" stream\n", 0, m.start()) > before:
+            continue                      # inside a content stream, not a destination
+        new = b"[%d 0 R /XYZ %.0f %.0f 0]" % (doc.pages[index[page] + 1], 16 * 72 / 25.4, PAGE_H - MARGIN_TOP + 2)
+        room = m.end() - m.start()
+        if len(new) <= room:
+            data[m.start():m.end()] = new[:-1] + b" " * (room - len(new)) + b"]"
+            fixed += 1
+    pdf.write_bytes(bytes(data))
+    return fixed
 
 
 def pdf_text_string(text: str, room: int) -> bytes | None:
@@ -499,6 +575,7 @@ def print_pdf(browser, html_file: Path, out: Path, label: str) -> dict:
     first = out.with_suffix(".pass1.pdf")
     checks["render_seconds"] = round(time.monotonic() - t0, 1)
     page.pdf(path=str(first), **opts)
+    fix_destinations(first)
     checks["pass1_seconds"] = round(time.monotonic() - t0 - checks["render_seconds"], 1)
     numbers = heading_pages(first, headings)
     for attempt in range(3):
@@ -514,6 +591,7 @@ def print_pdf(browser, html_file: Path, out: Path, label: str) -> dict:
         if missing:
             raise SystemExit(f"build_pdf: {label}: contents entries without a heading: {missing[:5]}")
         page.pdf(path=str(out), **opts)
+        checks["destinations_fixed"] = fix_destinations(out)
         again = heading_pages(out, headings)
         if again == numbers:
             break

@@ -45,7 +45,13 @@ def built(tmp_path_factory):
     """Build the site, then both PDFs from it; return paths, questions.json and the build report."""
     for tool in ("pdftotext", "pdffonts", "pdfinfo", "pdftoppm"):
         assert shutil.which(tool), f"{tool} missing: Debian package poppler-utils"
-    tmp = tmp_path_factory.mktemp("pdf")
+    reuse = os.environ.get("HANDBOOK_PDF_TEST_REUSE")   # developer shortcut: a dir from an earlier run
+    if reuse and (Path(reuse) / "dist" / "pdf-report.json").is_file():
+        tmp = Path(reuse)
+        return {"full": tmp / "dist" / "handbook-full.pdf", "questions": tmp / "dist" / "handbook-questions.pdf",
+                "site": tmp / "site", "report": json.loads((tmp / "dist" / "pdf-report.json").read_text("utf-8")),
+                "data": json.loads((tmp / "site" / "assets" / "questions.json").read_text("utf-8"))}
+    tmp = Path(reuse) if reuse else tmp_path_factory.mktemp("pdf")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", HANDBOOK_SITE_URL=SITE_URL)
     site = tmp / "site"
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
@@ -114,12 +120,36 @@ def test_every_question_and_open_followup_is_in_the_full_edition(built):
     assert built["report"]["full"]["closed_details"] == 0
 
 
+def _site_text(built) -> str:
+    """Text of the pages the full edition prints (tags stripped)."""
+    out = []
+    for part in built["report"]["parts"]:
+        for pg in part["pages"]:
+            u = pg["url"]
+            page = (built["site"] / (u + "index.html" if u.endswith("/") or not u else u)).read_text(encoding="utf-8")
+            out.append(html.unescape(re.sub(r"<[^>]+>", "", page[page.find("<article"):page.rfind("</article>")])))
+    return "".join(out)
+
+
 def test_no_replacement_characters(built):
+    # U+FFFD only where a page quotes it (real tool output that contains it)
+    quoted = _site_text(built).count("\ufffd")
     for edition in ("full", "questions"):
         text = "".join(pages_text(built[edition]))
-        assert "\ufffd" not in text, edition
+        assert text.count("\ufffd") <= quoted, edition
         # glyphs Chromium could not map back to text come out as private-use code points
         assert not [c for c in text if 0xE000 <= ord(c) <= 0xF8FF], edition
+
+
+def test_no_missing_glyphs(built):
+    """Every character printed is one some installed font can draw (no empty boxes)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_pdf
+    assert build_pdf.font_coverage(), "fc-list lists no fonts"
+    for edition in ("full", "questions"):
+        chars = set("".join(pages_text(built[edition])))
+        missing = sorted(f"U+{ord(c):04X}" for c in chars if not c.isspace() and not build_pdf.covered(ord(c)))
+        assert missing == [], f"{edition}: no installed font has {missing}"
 
 
 def test_all_fonts_embedded_with_unicode_maps(built):
@@ -168,6 +198,19 @@ def test_bookmarks_nest_parts_pages_and_questions(built):
     del index
 
 
+def test_bookmarks_point_into_the_text_area(built):
+    """No bookmark lands in the bottom margin of the page before its heading (a Chromium quirk
+    that scripts/build_pdf.py repairs)."""
+    for edition in ("full", "questions"):
+        doc = pdfdoc.PdfDoc(built[edition])
+        low = []
+        for num, lv, title, page in doc.outline_items():
+            dest = doc.get(doc.get(pdfdoc.Ref(num, 0))["Dest"])
+            if dest[3] < 16 * MM + 3:
+                low.append((title, page + 1, dest[3]))
+        assert low == [], f"{edition}: bookmarks below the text area: {low[:5]}"
+
+
 def test_question_edition_bookmarks(built):
     outline = pdfdoc.PdfDoc(built["questions"]).outline()
     titles = [norm(t) for _, t, _ in outline]
@@ -178,31 +221,35 @@ def test_question_edition_bookmarks(built):
         assert any(norm(q["title"]) in norm(t) for t in qtitles), q["title"]
 
 
-def _toc_numbers(pdf: Path, outline) -> list[tuple[str, int, int]]:
-    """(title, number printed in the contents, page of the bookmark) for part and page entries."""
-    first_body = min(page for lv, t, page in outline if lv == 1 and norm(t) not in ("目录",) and page > 0)
-    toc = layout_text(pdf, 2, first_body)
-    lines = [(norm(re.sub(r"\s+\d+\s*$", "", ln)), int(m.group(1)))
-             for ln in toc.splitlines() if (m := re.search(r"(\d+)\s*$", ln))]
-    found = []
-    for lv, t, page in outline:
-        if lv > 2 or norm(t) == "目录" or page == 0:
-            continue
-        for text, num in lines:
-            if text == norm(t):
-                found.append((t, num, page + 1))
-                break
-    return found
+def _toc_lines(pdf: Path, last_page: int) -> list[tuple[str, int]]:
+    """(normalised text, trailing number) of each line of the contents (pages 2..last_page)."""
+    toc = layout_text(pdf, 2, last_page)
+    return [(norm(re.sub(r"\s+\d+\s*$", "", ln)), int(m.group(1)))
+            for ln in toc.splitlines() if (m := re.search(r"(\d+)\s*$", ln))]
 
 
 def test_contents_page_numbers_are_the_bookmarks_pages(built):
     for edition in ("full", "questions"):
         outline = pdfdoc.PdfDoc(built[edition]).outline()
-        found = _toc_numbers(built[edition], outline)
-        wanted = [t for lv, t, page in outline if lv <= 2 and norm(t) != "目录" and page]
-        assert len(found) >= 0.9 * len(wanted) and found, f"{edition}: contents lines found {len(found)}/{len(wanted)}"
-        wrong = [(t, num, page) for t, num, page in found if num != page]
-        assert wrong == [], f"{edition}: contents says page N, bookmark says page M: {wrong[:5]}"
+        first_body = next(page for lv, t, page in outline if page and page > 1 and norm(t) != "目录")
+        lines = _toc_lines(built[edition], first_body)
+        entries = []
+        for part in built["report"]["parts"]:
+            pages = [pg for pg in part["pages"]
+                     if edition == "full" or any(p["url"] == pg["url"] and p["questions"] for p in built["data"])]
+            if pages and part["title"] is not None:
+                entries.append(part["title"])
+            entries += [pg["title"] for pg in pages]
+        checked = []
+        for title in entries:
+            marks = [page for lv, t, page in outline if lv <= 2 and norm(t) == norm(title)]
+            nums = [num for text, num in lines if text == norm(title)]
+            if marks and nums:
+                checked.append((title, nums[0], marks[0] + 1))
+        # a very long title may wrap in the contents or differ from the page's heading: allow a few
+        assert len(checked) >= 0.8 * len(entries), f"{edition}: matched {len(checked)}/{len(entries)} contents lines"
+        wrong = [c for c in checked if c[1] != c[2]]
+        assert wrong == [], f"{edition}: (title, contents says, bookmark says): {wrong[:5]}"
 
 
 def test_contents_entries_are_internal_links(built):
@@ -230,7 +277,9 @@ def test_nothing_runs_past_the_right_margin(built):
         over = []
         for n, (width, height, ws) in enumerate(words(built[edition]), 1):
             for x0, y0, x1, y1, t in ws:
-                if x1 > width - MARGIN_X + 1.5 or x0 < MARGIN_X - 1.5 and n > 1:
+                # pdftotext takes a word's right edge from the font bbox: for the Type 3 CJK fonts Skia
+                # writes, a word ending in full-width punctuation reaches about 5 pt past its last glyph
+                if x1 > width - MARGIN_X + 6 or x0 < MARGIN_X - 1.5 and n > 1:
                     over.append((n, round(x0), round(x1), t))
         assert over == [], f"{edition}: words outside the text column (page, x0, x1, word): {over[:10]}"
 
