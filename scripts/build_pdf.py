@@ -563,7 +563,7 @@ def print_pdf(browser, html_file: Path, out: Path, label: str) -> dict:
                 const r = el.getBoundingClientRect();
                 return r.right > col.right + 1 || (el.tagName === 'PRE' && el.scrollWidth > el.clientWidth + 1);
             })
-            .map(el => el.tagName + ': ' + (el.textContent || '').replace(/\s+/g, ' ').slice(0, 60));
+            .map(el => el.tagName + ': ' + (el.textContent || '').replace(/\\s+/g, ' ').slice(0, 60));
         return {min_code_pt: codes.length ? Math.min(...codes.map(px)) * 0.75 : null,
                 diagrams: document.querySelectorAll('.pdf-diagram > svg, .mermaid-static > svg').length,
                 closed_details: document.querySelectorAll('details:not([open])').length,

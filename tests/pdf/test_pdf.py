@@ -174,7 +174,6 @@ def test_bookmarks_nest_parts_pages_and_questions(built):
     chapters = {p["chapter"] for p in built["data"] if p["questions"] and p["chapter"] != "首页"}
     assert chapters <= set(titles), chapters - set(titles)
     # each question's bookmark sits one level below its page's title
-    index = {(norm(t), lv): i for i, (lv, t, _) in enumerate(outline)}
     for part in built["report"]["parts"]:
         for page in part["pages"]:
             data = next(p for p in built["data"] if p["url"] == page["url"])
@@ -195,7 +194,6 @@ def test_bookmarks_nest_parts_pages_and_questions(built):
                     below.append(norm(t))
             for q in data["questions"]:
                 assert norm(q["title"]) in below, f"{page['title']}: {q['title']}"
-    del index
 
 
 def test_bookmarks_point_into_the_text_area(built):
@@ -362,7 +360,8 @@ def test_preview_pages_rendered_for_review(built):
     for name, page in wanted.items():
         subprocess.run(["pdftoppm", "-r", "80", "-png", "-singlefile", "-f", str(page), "-l", str(page),
                         str(built["full"]), str(PREVIEW / name)], check=True)
-    for name, page in {"questions-cover": 1, "questions-contents": 2, "questions-page": 3}.items():
+    qpage = next(page for lv, t, page in pdfdoc.PdfDoc(built["questions"]).outline() if lv == 1 and page > 1) + 1
+    for name, page in {"questions-cover": 1, "questions-contents": 2, "questions-page": qpage}.items():
         subprocess.run(["pdftoppm", "-r", "80", "-png", "-singlefile", "-f", str(page), "-l", str(page),
                         str(built["questions"]), str(PREVIEW / name)], check=True)
     pngs = sorted(PREVIEW.glob("*.png"))
