@@ -343,7 +343,8 @@ def test_preview_pages_rendered_for_review(built):
     for old in PREVIEW.glob("*.png"):
         old.unlink()
     texts = pages_text(built["full"])
-    code = next(i for i, t in enumerate(texts, 1) if ">>>" in t or "snippets/" in t)
+    code = next((i for i, t in enumerate(texts, 1) if ">>>" in t), None) or \
+        next(i for i, t in enumerate(texts, 1) if "snippets/" in t)
     doc = pdfdoc.PdfDoc(built["full"])
     site = built["site"]
     diagram = None
