@@ -108,6 +108,10 @@ mon max pg per osd = 1000
 mon data avail warn = 5
 mon osd reporter subtree level = osd
 osd recovery sleep hdd = 0
+
+[client]
+# every `ceph`/`rados`/`rbd` call is a client.admin process: one socket each
+admin socket = {root}/run/$name.$pid.asok
 """
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from ceph_fixtures import START_BUDGET_S, CephCluster, ceph_cluster  # noqa: F401
+from labkit import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -127,7 +128,10 @@ def test_df_max_avail_applies_the_full_ratio(ceph_cluster: CephCluster, rep_pool
                                             ec_pool: str):
     sys.path.insert(0, str(ROOT / "snippets"))
     import ceph_calc
-    df = ceph_cluster.ceph_json("df")
+    # the mgr's statistics may not list a pool created a moment ago yet: wait for both
+    df = wait_for(lambda: (lambda d: d if {rep_pool, ec_pool} <= {p["name"] for p in d["pools"]}
+                           else None)(ceph_cluster.ceph_json("df")),
+                  timeout=30, interval=0.5, what="both pools in `ceph df`")
     raw = df["stats"]["total_bytes"]
     assert raw == 3 * (1 << 30)                      # three 1 GiB memstore OSDs
     avail = {p["name"]: p["stats"]["max_avail"] for p in df["pools"]}

@@ -40,7 +40,7 @@ def test_noout_flag_raises_a_health_warning(ceph_cluster: CephCluster):
     c = ceph_cluster
     c.ceph("osd", "set", "noout")
     try:
-        assert "OSDMAP_FLAGS" in _health_checks(c)
+        wait_for(lambda: "OSDMAP_FLAGS" in _health_checks(c), timeout=15, what="flag warning")
         assert "noout" in c.ceph_json("osd", "dump")["flags"]
     finally:
         c.ceph("osd", "unset", "noout")
@@ -69,9 +69,11 @@ def test_killed_osd_degrades_then_recovers(ceph_cluster: CephCluster):
             return bool(states) and all("undersized" in s and s.startswith("active")
                                         for s in states) and any("degraded" in s for s in states)
         wait_for(degraded, timeout=60, interval=0.5, what="PGs active+undersized+degraded")
-        status = c.ceph_json("-s")
-        assert status["pgmap"].get("degraded_objects", 0) > 0
-        assert "PG_DEGRADED" in _health_checks(c)
+        # the mgr's summary and health follow the PG states a moment later
+        wait_for(lambda: c.ceph_json("-s")["pgmap"].get("degraded_objects", 0) > 0,
+                 timeout=30, interval=0.5, what="degraded objects counted in `ceph -s`")
+        wait_for(lambda: "PG_DEGRADED" in _health_checks(c), timeout=30, interval=0.5,
+                 what="PG_DEGRADED health check")
         # still readable with one copy of three gone
         assert c.rados("-p", POOL, "get", "obj-7", "-") == "payload 7\n"
 
@@ -89,7 +91,8 @@ def test_killed_osd_degrades_then_recovers(ceph_cluster: CephCluster):
         c.ceph("osd", "in", str(VICTIM))
         c.wait_clean(timeout=120)
         assert c.osd_counts() == (3, 3, 3)
-        assert "PG_DEGRADED" not in _health_checks(c)
+        wait_for(lambda: "PG_DEGRADED" not in _health_checks(c), timeout=30, interval=0.5,
+                 what="PG_DEGRADED cleared")
         assert sorted(c.rados("-p", POOL, "ls").split()) == sorted(f"obj-{i}" for i in range(24))
     finally:
         if not c.osd_running(VICTIM):

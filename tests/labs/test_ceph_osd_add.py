@@ -59,7 +59,8 @@ def test_add_osd_moves_pgs_only_to_the_new_osd(ceph_cluster: CephCluster):
         before = _up_sets(c, pool_id)
 
         c.ceph("osd", "set", "norebalance")
-        assert "OSDMAP_FLAGS" in c.ceph_json("health")["checks"]
+        wait_for(lambda: "OSDMAP_FLAGS" in c.ceph_json("health")["checks"], timeout=15,
+                 what="norebalance flag warning")
         new_id = c.add_osd()
         assert new_id == 3
         wait_for(lambda: c.osd_counts() == (4, 4, 4), timeout=60, what="osd.3 up and in")
