@@ -44,6 +44,23 @@ def _text(fragment: str) -> str:
     return html.unescape(TAGS.sub("", fragment)).strip()
 
 
+ABBR_FILE = Path(__file__).resolve().parent.parent / "includes" / "abbreviations.md"
+_terms: list[str] = []
+
+
+def _load_terms() -> list[str]:
+    """Glossary abbreviations (includes/abbreviations.md), used as the index's tags."""
+    if not _terms and ABBR_FILE.exists():
+        _terms.extend(m.group(1) for m in re.finditer(r"^\*\[([^\]]+)\]:", ABBR_FILE.read_text(encoding="utf-8"), re.M))
+    return _terms
+
+
+def _tags(title: str, page_tags: list[str]) -> list[str]:
+    """Page tags (front matter `tags:`) plus every glossary term the question names."""
+    found = [t for t in _load_terms() if re.search(r"(?<![A-Za-z0-9])" + re.escape(t) + r"(?![A-Za-z0-9])", title, re.I)]
+    return list(dict.fromkeys(list(page_tags) + found))
+
+
 def _chapter(page) -> str:
     node = page.parent
     top = None
@@ -154,7 +171,7 @@ def _index_html(from_url: str) -> str:
             mark = '<span class="qtag qtag-seed">原题</span>' if q["seed"] else '<span class="qtag">追问</span>'
             total_seed += q["seed"]
             total_follow += not q["seed"]
-            tags = "".join(f'<span class="qtag">{html.escape(t)}</span>' for t in p["tags"])
+            tags = "".join(f'<span class="qtag qtag-term">{html.escape(t)}</span>' for t in _tags(q["title"], p["tags"]))
             parts.append(f'<li>{mark}{tags} <a href="{_link(p["url"], q["id"], from_url)}">{html.escape(q["title"])}</a>')
             if q["followups"]:
                 parts.append("<ul>")

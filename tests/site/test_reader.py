@@ -30,6 +30,9 @@ def test_question_index_links_every_seed_question(site_dir):
     assert index.count('class="qtag qtag-seed"') == len(expected)
     m = re.search(r"共 (\d+) 道原题", index)
     assert m and int(m.group(1)) == len(expected)
+    # tags: the glossary terms a question names (includes/abbreviations.md)
+    raid_item = re.search(r"<li>[^\n]*?简述 RAID 0[^\n]*", index)
+    assert raid_item and '<span class="qtag qtag-term">RAID</span>' in raid_item.group(0)
 
 
 def test_errata_page_has_one_entry_per_correction_block(site_dir):
