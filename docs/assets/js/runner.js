@@ -161,6 +161,8 @@
     });
   }
 
-  if (typeof document$ !== "undefined") document$.subscribe(setup);
-  else document.addEventListener("DOMContentLoaded", setup);
+  /* The buttons are not needed for the first paint: add them when the browser is idle. */
+  function later() { (window.requestIdleCallback || function (f) { setTimeout(f, 200); })(setup); }
+  if (typeof document$ !== "undefined") document$.subscribe(later);
+  else document.addEventListener("DOMContentLoaded", later);
 })();
