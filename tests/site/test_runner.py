@@ -20,7 +20,9 @@ def test_first_page_load_fetches_no_pyodide(browser, site_url):
     ctx.on("request", lambda r: urls.append(r.url))
     page = ctx.new_page()
     page.goto(site_url + "raid/parity/", wait_until="networkidle")
+    page.wait_for_selector(".runner-run")      # the buttons are added when the browser is idle
     assert page.locator(".runner-run").count() > 0
+    page.wait_for_timeout(500)
     ctx.close()
     assert [u for u in urls if "pyodide" in u] == []
 
