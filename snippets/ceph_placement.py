@@ -42,18 +42,9 @@ M32 = 0xFFFFFFFF
 
 
 # --8<-- [start:objhash]
-def _mix(a: int, b: int, c: int):
-    """lookup2's mix: the same nine steps as CRUSH's hash (src/common/ceph_hash.cc)."""
-    a = (a - b - c) & M32; a ^= c >> 13
-    b = (b - c - a) & M32; b ^= (a << 8) & M32
-    c = (c - a - b) & M32; c ^= b >> 13
-    a = (a - b - c) & M32; a ^= c >> 12
-    b = (b - c - a) & M32; b ^= (a << 16) & M32
-    c = (c - a - b) & M32; c ^= b >> 5
-    a = (a - b - c) & M32; a ^= c >> 3
-    b = (b - c - a) & M32; b ^= (a << 10) & M32
-    c = (c - a - b) & M32; c ^= b >> 15
-    return a, b, c
+# lookup2's mix, the same nine steps CRUSH's hash uses (src/common/ceph_hash.cc):
+# shared with snippets/crush.py rather than written twice.
+_mix = crush._mix
 
 
 def str_hash_rjenkins(key: bytes) -> int:
