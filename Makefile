@@ -58,7 +58,7 @@ pdf: pdf-deps venv
 	$(PY) scripts/build_pdf.py --out dist
 
 bench: lab-venv venv
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(SITE) dist

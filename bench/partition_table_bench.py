@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "snippets"))
 import partition_table as pt  # noqa: E402
+from _timing import calls_per_second  # noqa: E402  (bench/_timing.py, beside this script)
 
 LAYOUTS = {
     "mbr-logical": "label: dos\nsize=8MiB, type=83, bootable\ntype=5\n"
@@ -25,14 +25,7 @@ LAYOUTS = {
 }
 
 
-def per_second(fn, min_time: float = 0.5) -> float:
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return calls / elapsed
+per_second = calls_per_second
 
 
 def main() -> int:

@@ -9,11 +9,11 @@ import argparse
 import ctypes
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "snippets"))
 import raid  # noqa: E402
+from _timing import calls_per_second  # noqa: E402  (bench/_timing.py, beside this script)
 
 LIBISAL = "/usr/lib/x86_64-linux-gnu/libisal.so.2"
 
@@ -34,13 +34,7 @@ def aligned_copies(blocks: list[bytes], extra: int):
 
 def rate(fn, data_bytes: int, min_time: float = 0.3) -> float:
     """Call fn repeatedly for at least min_time seconds; return MB/s of data processed."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return data_bytes * calls / elapsed / 1e6
+    return data_bytes * calls_per_second(fn, min_time) / 1e6
 
 
 def main() -> int:
