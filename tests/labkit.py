@@ -111,3 +111,27 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def ofd_locks_on(path: Path) -> list[str]:
+    """The lines of /proc/locks that are OFD locks on `path`'s inode.
+
+    Waiting on these, rather than probing with a second QEMU process, matters:
+    a probing `qemu-img info` itself locks the image for a moment, and a qemu-io
+    that starts during that moment is refused and exits."""
+    st = os.stat(path)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return [line for line in Path("/proc/locks").read_text().splitlines()
+            if "OFDLCK" in line and f" {dev} " in line]
+
+
+def qemu_holds_write(path: Path) -> bool:
+    """True once a QEMU process holds the WRITE permission on `path`: QEMU's
+    file-posix driver locks byte 100 + n for each permission n it holds, and
+    WRITE is permission 1, so an OFD lock covering byte 101 (block/file-posix.c,
+    RAW_LOCK_PERM_BASE; include/block/block-common.h, BLK_PERM_WRITE)."""
+    for line in ofd_locks_on(path):
+        start, end = line.split()[-2:]
+        if int(start) <= 101 and (end == "EOF" or 101 <= int(end)):
+            return True
+    return False

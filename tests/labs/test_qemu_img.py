@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import qcow2
-from labkit import need_tools, run, wait_for
+from labkit import need_tools, ofd_locks_on, qemu_holds_write, run, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -234,13 +234,9 @@ def test_a_second_writer_is_refused_while_qemu_io_holds_the_image(tmp_path: Path
     holder = subprocess.Popen(["qemu-io", "vm.qcow2"], cwd=tmp_path, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # wait (without competing for the lock ourselves) until QEMU's OFD locks appear
-        inode = (tmp_path / "vm.qcow2").stat().st_ino
-
-        def ofd_locks() -> list:
-            return [line for line in Path("/proc/locks").read_text().splitlines()
-                    if "OFDLCK" in line and f":{inode} " in line]
-        wait_for(ofd_locks, timeout=20, what="qemu-io to lock vm.qcow2")
+        # wait (without competing for the lock ourselves) until qemu-io holds WRITE
+        wait_for(lambda: qemu_holds_write(tmp_path / "vm.qcow2"), timeout=20,
+                 what="qemu-io to lock vm.qcow2")
         assert holder.poll() is None
         second = q(tmp_path, "qemu-io", "-c", "write -P 1 0 4k", "vm.qcow2", check=False)
         assert second.returncode == 1
@@ -258,6 +254,31 @@ def test_a_second_writer_is_refused_while_qemu_io_holds_the_image(tmp_path: Path
                 holder.kill()
                 holder.wait()
     # with the holder gone, a writer gets the lock
+    q(tmp_path, "qemu-io", "-c", "write -P 1 0 4k", "vm.qcow2")
+
+
+def test_a_reader_without_force_share_keeps_a_writer_out(tmp_path: Path) -> None:
+    """The reverse case: `qemu-img info` without -U, while it runs, refuses to share
+    WRITE, so a guest (here qemu-io) that starts at that moment cannot open its disk.
+    qemu-io -r takes the same locks as qemu-img info and keeps them while it sleeps."""
+    q(tmp_path, "qemu-img", "create", "-q", "-f", "qcow2", "vm.qcow2", "64M")
+    img = tmp_path / "vm.qcow2"
+    reader = subprocess.Popen(["qemu-io", "-r", "-c", "sleep 120000", "vm.qcow2"], cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        # a reader locks byte 100 (CONSISTENT_READ held) and 201 (WRITE not shared)
+        wait_for(lambda: any(line.split()[-2:] == ["201", "201"] for line in ofd_locks_on(img)),
+                 timeout=20, what="qemu-io -r to lock vm.qcow2")
+        assert not qemu_holds_write(img)
+        writer = q(tmp_path, "qemu-io", "-c", "write -P 1 0 4k", "vm.qcow2", check=False)
+        assert writer.returncode == 1
+        assert 'Failed to get "write" lock' in writer.stderr
+        second_reader = q(tmp_path, "qemu-img", "info", "vm.qcow2")   # readers share
+        assert "file format: qcow2" in second_reader.stdout
+    finally:
+        reader.terminate()
+        reader.wait(timeout=10)
     q(tmp_path, "qemu-io", "-c", "write -P 1 0 4k", "vm.qcow2")
 
 

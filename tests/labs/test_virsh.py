@@ -13,6 +13,7 @@ Versions measured: libvirt 9.0.0, virtinst 4.1.0, QEMU 7.2 (Debian 12).
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import need_tools, run, wait_for
+from labkit import need_tools, qemu_holds_write, run, wait_for
 import virt_fixtures as vf
 
 pytestmark = pytest.mark.lab
@@ -281,23 +282,49 @@ def test_virt_clone_refuses_a_running_domain():
 
 # ---------------------------------------------------------------- qemu-img info -U on an image in use
 
+def _ofd_locks_work() -> bool:
+    """QEMU's own probe (util/osdep.c): F_OFD_GETLK on /dev/null. Without OFD locks,
+    `locking=auto` (the default) takes no image locks at all."""
+    import fcntl
+    import struct
+    F_OFD_GETLK = 36                                   # <asm-generic/fcntl.h>
+    fd = os.open("/dev/null", os.O_RDWR)
+    try:
+        fcntl.fcntl(fd, F_OFD_GETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def test_qemu_img_info_needs_force_share_while_the_image_is_open(tmp_path):
     need_tools("qemu-img", "qemu-io")
+    assert _ofd_locks_work(), "this kernel has no OFD locks, so QEMU takes no image locks here"
     img = tmp_path / "vm.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), "64M"])
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(img)], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The "running guest": qemu-io opens the image read-write and sleeps inside its own
+    # command loop (no dependence on stdin), holding QEMU's locks until it is terminated.
+    log = tmp_path / "qemu-io.log"
+    with open(log, "wb") as log_fd:
+        holder = subprocess.Popen(["qemu-io", "-f", "qcow2", "-c", "sleep 120000", str(img)],
+                                  stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT)
     try:
-        def locked_out():
-            proc = run(["qemu-img", "info", str(img)], check=False)
-            return proc if proc.returncode != 0 else None
-        locked = wait_for(locked_out, timeout=10, what="qemu-io to lock the image")
+        # Wait on /proc/locks, not by probing with qemu-img info: a probe locks the image
+        # for a moment, and a qemu-io starting in that moment is refused and exits.
+        def holds_write():
+            if holder.poll() is not None:
+                raise AssertionError(f"qemu-io exited with {holder.returncode}: "
+                                     f"{log.read_text(errors='replace')!r}")
+            return qemu_holds_write(img)
+        wait_for(holds_write, timeout=30, what="qemu-io to lock the image")
+        locked = run(["qemu-img", "info", str(img)], check=False)
         assert locked.returncode == 1
         assert 'Failed to get shared "write" lock' in locked.stderr
         shared = run(["qemu-img", "info", "-U", "--output=json", str(img)])
         assert '"virtual-size": 67108864' in shared.stdout
     finally:
-        holder.stdin.close()
+        holder.terminate()
         try:
             holder.wait(timeout=10)
         except subprocess.TimeoutExpired:
