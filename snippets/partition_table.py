@@ -50,7 +50,6 @@ from safety import check_image_path
 LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 EFI_SYSTEM = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)      # DOS extended, W95 extended (LBA), Linux extended
-MAX_LOGICAL = 256                        # more EBRs than this means a loop or garbage
 
 
 @dataclasses.dataclass
@@ -73,6 +72,20 @@ class Partition:
 
 
 @dataclasses.dataclass
+class Notes:
+    """What sfdisk says besides the JSON: info lines (on stdout, before it) and warnings (stderr)."""
+
+    infos: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def info(self, text: str) -> None:
+        self.infos.append(text)
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+
+@dataclasses.dataclass
 class Table:
     label: str                        # "dos" or "gpt"
     id: str                           # "0x1234abcd" or the disk GUID
@@ -83,6 +96,8 @@ class Table:
     last_lba: int = 0
     entries: int = 0                  # GPT entry-array length
     copies: dict[str, str] = dataclasses.field(default_factory=dict)   # GPT copy -> "ok" or problem
+    notes: Notes = dataclasses.field(default_factory=Notes)
+    grain: int = 1024 * 1024          # libfdisk's alignment grain, printed when not 1 MiB
 
 
 # ---------------------------------------------------------------- disk access
@@ -131,52 +146,113 @@ def _mbr_entry(boot: bool, ptype: int, start: int, size: int, offset: int) -> by
 
 
 # --8<-- [start:ebr]
-def read_logical(f: BinaryIO, ext_start: int, ext_size: int, ss: int) -> list[Partition]:
+MAXIMUM_PARTS = 60          # libfdisk dos.c: it keeps 4 primaries + 56 logicals
+
+
+def _cleared(sector: bytes, slot: int) -> bool:
+    """An entry whose 16 bytes are all zero is 'cleared' (libfdisk: is_cleared_partition)."""
+    return sector[446 + 16 * slot: 462 + 16 * slot] == bytes(16)
+
+
+def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int,
+                 notes: Notes | None = None) -> tuple[list[Partition], int]:
     """Follow the EBR chain of the extended partition starting at ext_start.
 
     Each EBR holds a data entry (start relative to this EBR) and a link entry
-    (start of the next EBR, relative to the extended partition's start).
+    (start of the next EBR, relative to the extended partition's start).  The
+    entries are picked as libfdisk's read_extended() picks them: the first
+    entry with a size and an extended type is the link, the first other entry
+    with a size and a type is the data; an EBR without data still takes a
+    number, and empty ones are dropped afterwards.  Returns the listed
+    logical partitions and the number of EBRs kept.
     """
-    parts: list[Partition] = []
+    notes = notes if notes is not None else Notes()
+    chain: list[tuple[int, bytes, int, int]] = []     # (EBR LBA, sector, data slot, link slot)
     seen: set[int] = set()
     ebr = ext_start
     while True:
         if ebr in seen:
-            raise ValueError(f"loop in the EBR chain: the EBR at LBA {ebr} is linked twice")
-        if len(seen) >= MAX_LOGICAL:
-            raise ValueError(f"EBR chain longer than {MAX_LOGICAL} links")
-        if not ext_start <= ebr < ext_start + ext_size:
-            raise ValueError(f"EBR link to LBA {ebr} leaves the extended partition "
-                             f"(LBA {ext_start}..{ext_start + ext_size - 1})")
+            raise ValueError(f"loop in the EBR chain: the EBR at LBA {ebr} is linked twice "
+                             "(sfdisk repeats the loop up to partition 60 and warns)")
+        if len(chain) >= MAXIMUM_PARTS - 4:
+            notes.warn(f"Omitting partitions after #{MAXIMUM_PARTS}. "
+                       "They will be deleted if you save this partition table.")
+            break
+        if ebr >= total:
+            raise ValueError(f"EBR link to LBA {ebr} is past the end of the image (LBA {total - 1})")
         seen.add(ebr)
-        # libfdisk reads an EBR even without 0x55AA (and offers to fix it on write)
-        entries = mbr_entries(_read(f, ebr * ss, 512, f"EBR at LBA {ebr}"), signed=False)
-        data = [e for e in entries if e[3] and e[1] and e[1] not in EXTENDED_TYPES]
-        link = [e for e in entries if e[3] and e[1] in EXTENDED_TYPES]
-        if data:                                      # an EBR without data is an empty link
-            boot, ptype, rel, count = data[0]
-            parts.append(Partition(5 + len(parts), ebr + rel, count, f"{ptype:x}",
-                                   bootable=boot == 0x80, ebr=ebr))
-        if not link:
-            return parts
-        ebr = ext_start + link[0][2]
+        sector = _read(f, ebr * ss, 512, f"EBR at LBA {ebr}")
+        entries = mbr_entries(sector, signed=False)   # libfdisk reads an EBR even without 0x55AA
+        data = link = None
+        for slot, (_boot, ptype, _start, count) in enumerate(entries):
+            if not count:
+                continue
+            if ptype in EXTENDED_TYPES:
+                if link is None:
+                    link = slot
+                else:
+                    notes.warn(f"Extra link pointer in partition table {5 + len(chain)}.")
+            elif ptype:
+                if data is None:
+                    data = slot
+                else:
+                    notes.warn(f"Ignoring extra data in partition table {5 + len(chain)}.")
+        if data is None:                              # libfdisk's fallback: slot 0, or 1 if 0 is the link
+            data = 0 if link != 0 else 1
+        if link is None:
+            link = 0 if data != 0 else 1
+        chain.append((ebr, sector, data, link))
+        if entries[link][1] not in EXTENDED_TYPES:
+            break
+        ebr = ext_start + entries[link][2]
+    # an all-zero last EBR (the empty chain sfdisk writes) is no partition
+    if chain and _cleared(chain[-1][1], chain[-1][2]) and _cleared(chain[-1][1], chain[-1][3]):
+        chain.pop()
+    # empty links: a logical of size 0 is dropped and the rest renumbered (told on stdout)
+    while True:
+        sizes = [mbr_entries(s, signed=False)[d][3] for _e, s, d, _l in chain]
+        first_type = mbr_entries(chain[0][1], signed=False)[chain[0][2]][1] if chain else 0
+        empty = [i for i, size in enumerate(sizes) if not size]
+        if not empty or not (len(chain) > 1 or first_type):
+            break
+        notes.info(f"omitting empty partition ({5 + empty[0]})")
+        del chain[empty[0]]
+    parts = []
+    for i, (ebr, sector, data, _link) in enumerate(chain):
+        if sector[510:512] != b"\x55\xaa":
+            notes.info(f"Invalid flag 0x{sector[510]:02x}{sector[511]:02x} of EBR (for partition "
+                       f"{5 + i}) will be corrected by w(rite).")
+        if _cleared(sector, data):
+            continue                                  # keeps its number, but is not listed
+        boot, ptype, rel, count = mbr_entries(sector, signed=False)[data]
+        parts.append(Partition(5 + i, ebr + rel, count, f"{ptype:x}", bootable=boot == 0x80, ebr=ebr))
+    return parts, len(chain)
 # --8<-- [end:ebr]
 
 
-def read_mbr(f: BinaryIO, ss: int, total: int) -> Table:
+def read_mbr(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Table:
+    notes = notes if notes is not None else Notes()
     sector0 = _read(f, 0, 512, "the MBR")
     entries = mbr_entries(sector0)
     parts: list[Partition] = []
     logical: list[Partition] = []
+    ext_slot, kept = None, 0
     for i, (boot, ptype, start, count) in enumerate(entries):
-        if sector0[446 + 16 * i: 462 + 16 * i] == bytes(16):
-            continue                                  # an all-zero slot is unused
-        parts.append(Partition(i + 1, start, count, f"{ptype:x}", bootable=boot == 0x80))
-        if ptype in EXTENDED_TYPES and not logical and count:
-            logical = read_logical(f, start, count, ss)
+        if not _cleared(sector0, i):                  # an all-zero slot is unused
+            parts.append(Partition(i + 1, start, count, f"{ptype:x}", bootable=boot == 0x80))
+        if ptype not in EXTENDED_TYPES:
+            continue
+        if kept:                                      # libfdisk reads one non-empty chain only
+            notes.warn(f"Ignoring extra extended partition {i + 1}")
+            continue
+        if start == 0:
+            raise ValueError(f"extended partition {i + 1} starts at LBA 0, on the MBR itself "
+                             "(sfdisk warns 'Bad offset in primary extended partition.')")
+        ext_slot = i
+        logical, kept = read_logical(f, start, ss, total, notes)
     disk_id = struct.unpack_from("<I", sector0, 440)[0]
-    table = Table("dos", f"0x{disk_id:08x}", ss, total, parts + logical)
-    _check_layout(table)
+    table = Table("dos", f"0x{disk_id:08x}", ss, total, parts + logical, notes=notes)
+    _check_layout(table, ext_slot)
     return table
 
 
@@ -263,7 +339,8 @@ def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | N
 
     The checks are those of libfdisk's gpt_read_header(): signature, header
     size, header CRC32, entry-array CRC32, usable range inside the disk, and
-    the header's own LBA.
+    the header's own LBA; one more of ours: the array must not overlap the
+    usable range (libfdisk does not look).
     """
     if not 0 < lba < total:
         return None, b"", f"header LBA {lba} is outside the disk (0..{total - 1})"
@@ -289,9 +366,16 @@ def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | N
     if zlib.crc32(array) != h["entries_crc"]:
         return h, array, (f"entry array CRC mismatch (array at LBA {h['entries_lba']}): stored "
                           f"0x{h['entries_crc']:08x}, computed 0x{zlib.crc32(array):08x}")
-    if not h["first_lba"] <= h["last_lba"] < total or h["my_lba"] != lba:
-        return None, b"", (f"header at LBA {lba} is inconsistent: my_lba {h['my_lba']}, usable "
-                           f"LBA {h['first_lba']}..{h['last_lba']}, disk LBA 0..{total - 1}")
+    first, last = h["first_lba"], h["last_lba"]
+    if last < first:
+        return None, b"", f"header at LBA {lba}: last usable LBA {last} is before the first {first}"
+    if last >= total:
+        return None, b"", (f"header at LBA {lba}: usable LBA {first}..{last} runs past the end of "
+                           f"the image (last LBA {total - 1}): truncated or shrunk image")
+    if first < 1 < last:
+        return None, b"", f"header at LBA {lba}: usable LBA {first}..{last} covers the header at LBA 1"
+    if h["my_lba"] != lba:
+        return None, b"", f"header at LBA {lba} says it is at LBA {h['my_lba']} (MyLBA)"
     inside = h["first_lba"] <= h["entries_lba"] <= h["last_lba"] or \
         h["first_lba"] <= array_end <= h["last_lba"]
     if inside:
@@ -302,17 +386,32 @@ def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | N
 # --8<-- [end:gpt-copy]
 
 
-def gpt_copies(f: BinaryIO, ss: int, total: int) -> tuple[dict, bytes, dict[str, str]]:
-    """Check both copies; return the header and array to use and a status per copy."""
+# sfdisk's (libfdisk gpt_probe_label()) words when one copy is bad
+PRIMARY_CORRUPT = "The primary GPT table is corrupt, but the backup appears OK, so that will be used."
+BACKUP_CORRUPT = "The backup GPT table is corrupt, but the primary appears OK, so that will be used."
+
+
+def gpt_copies(f: BinaryIO, ss: int, total: int,
+               notes: Notes | None = None) -> tuple[dict, bytes, dict[str, str]]:
+    """Check both copies; return the header and array to use and a status per copy.
+
+    Like libfdisk: the backup is looked for at the primary's AlternateLBA, or at
+    the last LBA when the primary is bad; sfdisk's warning goes into `notes`.
+    """
+    notes = notes if notes is not None else Notes()
     primary, parray, pstatus = check_gpt_copy(f, 1, ss, total)
     backup_lba = primary["alternate_lba"] if primary and pstatus == "ok" else total - 1
     backup, barray, bstatus = check_gpt_copy(f, backup_lba, ss, total)
     status = {"primary": pstatus, "backup": bstatus}
     if pstatus == "ok":
+        if bstatus != "ok":
+            notes.warn(BACKUP_CORRUPT)
         return primary, parray, status
     if bstatus == "ok":
+        notes.warn(PRIMARY_CORRUPT)
         return backup, barray, status
-    raise ValueError(f"both GPT copies are damaged: primary: {pstatus}; backup: {bstatus}")
+    raise ValueError(f"both GPT copies are damaged: primary: {pstatus}; backup: {bstatus} "
+                     "(sfdisk then reads the protective MBR as a dos table)")
 
 
 def _utf16_name(raw: bytes) -> str:
@@ -320,8 +419,8 @@ def _utf16_name(raw: bytes) -> str:
     return raw.decode("utf-16-le", "surrogatepass").split("\x00")[0]
 
 
-def read_gpt(f: BinaryIO, ss: int, total: int) -> Table:
-    h, array, status = gpt_copies(f, ss, total)
+def gpt_partitions(h: dict, array: bytes) -> list[Partition]:
+    """The used entries of an array: libfdisk lists an entry whose type GUID or start is not zero."""
     parts = []
     for i in range(h["entries"]):
         tguid, pguid, start, end, attrs, name = GPT_ENTRY.unpack_from(array, i * h["entry_size"])
@@ -329,8 +428,18 @@ def read_gpt(f: BinaryIO, ss: int, total: int) -> Table:
             continue                                  # unused entry
         parts.append(Partition(i + 1, start, end - start + 1, guid_str(tguid), uuid=guid_str(pguid),
                                name=_utf16_name(name), attrs=attrs))
-    table = Table("gpt", h["disk_guid"], ss, total, parts, first_lba=h["first_lba"],
-                  last_lba=h["last_lba"], entries=h["entries"], copies=status)
+    return parts
+
+
+def read_gpt(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Table:
+    notes = notes if notes is not None else Notes()
+    h, array, status = gpt_copies(f, ss, total, notes)
+    # a grown (or shrunk) disk: the primary points at a backup that is not the last LBA
+    alternate = h["alternate_lba"] if status["primary"] == "ok" else total - 1
+    if alternate > total or alternate < total - 1:       # libfdisk's test, off by one included
+        notes.warn("The backup GPT table is not on the end of the device.")
+    table = Table("gpt", h["disk_guid"], ss, total, gpt_partitions(h, array), first_lba=h["first_lba"],
+                  last_lba=h["last_lba"], entries=h["entries"], copies=status, notes=notes)
     _check_layout(table)
     return table
 
@@ -390,39 +499,65 @@ def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = 
 
 # --8<-- [start:repair]
 def repair_gpt(f: BinaryIO, sector_size: int = 512) -> str:
-    """Rewrite the damaged GPT copy from the good one; return what was done."""
+    """Fix what sfdisk warns about: rebuild a damaged copy from the good one, move
+    the backup of a grown disk to the last LBA, make the protective MBR cover the
+    disk.  Returns what was done."""
     ss = sector_size
     total = _size(f) // ss
+    if 0xEE not in [e[1] for e in mbr_entries(_read(f, 0, 512, "the MBR"))]:
+        raise ValueError("no GPT: the MBR has no 0xEE (protective) entry; --repair repairs GPT only")
     h, array, status = gpt_copies(f, ss, total)
-    if status["primary"] == "ok" and status["backup"] == "ok":
-        return "both GPT copies are valid, nothing to repair"
     sectors = -(-len(array) // ss)
-    if status["primary"] != "ok":          # the good copy is the backup: rebuild LBA 1 and LBA 2..
-        new = dict(h, my_lba=1, alternate_lba=h["my_lba"], entries_lba=2)
-        target = "primary"
-    else:                                  # rebuild the backup at the primary's alternate LBA
-        new = dict(h, my_lba=h["alternate_lba"], alternate_lba=1,
-                   entries_lba=h["alternate_lba"] - sectors)
-        target = "backup"
-    if target == "primary" and 2 + sectors > new["first_lba"]:
+    good = "backup" if status["primary"] != "ok" else "primary"
+    primary = dict(h, my_lba=1, entries_lba=2) if good == "backup" else dict(h)
+    moved = good == "primary" and primary["alternate_lba"] != total - 1
+    if moved:                      # as libfdisk and `sgdisk -e` do: last usable LBA follows the backup
+        primary["last_lba"] = total - 2 - sectors
+        ends = [p.end for p in gpt_partitions(h, array)]
+        if primary["last_lba"] < max(ends + [primary["first_lba"]]):
+            raise ValueError(f"the backup GPT copy cannot move to LBA {total - 1}: a partition or "
+                             f"the usable range ends after LBA {primary['last_lba']}")
+    primary["alternate_lba"] = total - 1
+    backup = dict(primary, my_lba=total - 1, alternate_lba=1, entries_lba=total - 1 - sectors)
+    if 2 + sectors > primary["first_lba"] and good == "backup":
         raise ValueError(f"entry array of {sectors} sectors does not fit between LBA 2 and "
-                         f"the first usable LBA {new['first_lba']}")
-    if target == "backup" and not new["last_lba"] < new["entries_lba"] < new["my_lba"] < total:
-        raise ValueError(f"backup header LBA {new['my_lba']} leaves no room for the array "
-                         f"after the last usable LBA {new['last_lba']} (disk has {total} sectors)")
-    _write(f, new["entries_lba"] * ss, array)
-    _write(f, new["my_lba"] * ss, _gpt_header_bytes(new, ss))
-    return (f"rewrote the {target} GPT copy (header at LBA {new['my_lba']}, entries at LBA "
-            f"{new['entries_lba']}) from the {'backup' if target == 'primary' else 'primary'}")
+                         f"the first usable LBA {primary['first_lba']}")
+    if not primary["last_lba"] < backup["entries_lba"]:
+        raise ValueError(f"backup header LBA {total - 1} leaves no room for the array after the "
+                         f"last usable LBA {primary['last_lba']} (disk has {total} sectors)")
+    done = []
+    if good == "backup" or moved:
+        if good == "backup":
+            _write(f, 2 * ss, array)
+        _write(f, ss, _gpt_header_bytes(primary, ss))
+    if good == "backup":
+        done.append("rewrote the primary GPT copy (header at LBA 1, entries at LBA 2) from the backup")
+    if good == "primary" and (status["backup"] != "ok" or moved):
+        _write(f, backup["entries_lba"] * ss, array)
+        _write(f, backup["my_lba"] * ss, _gpt_header_bytes(backup, ss))
+        what = "moved the backup GPT copy to the end of the disk" if moved else "rewrote the backup GPT copy"
+        done.append(f"{what} (header at LBA {backup['my_lba']}, entries at LBA "
+                    f"{backup['entries_lba']}) from the primary")
+        if moved:
+            done.append(f"last usable LBA is now {primary['last_lba']}")
+    sector0 = bytearray(_read(f, 0, 512, "the MBR"))
+    slots = [i for i in range(4) if sector0[446 + 16 * i + 4] == 0xEE]
+    others = [i for i in range(4) if sector0[446 + 16 * i + 4] not in (0, 0xEE)]
+    size_at = 446 + 16 * slots[0] + 12 if slots else 0
+    want = min(total - 1, 0xFFFFFFFF)
+    if slots and not others and struct.unpack_from("<I", sector0, size_at)[0] not in (want, 0xFFFFFFFF):
+        old = struct.unpack_from("<I", sector0, size_at)[0]
+        _write(f, size_at, struct.pack("<I", want))
+        done.append(f"protective MBR now covers {want} sectors (it said {old})")
+    return "; ".join(done) or "both GPT copies are valid, nothing to repair"
 # --8<-- [end:repair]
 
 
 # ---------------------------------------------------------------- both
-def _check_layout(t: Table) -> None:
+def _check_layout(t: Table, ext_slot: int | None = None) -> None:
     """Every partition inside the disk (and inside its container); no two overlap."""
     lo, hi = (t.first_lba, t.last_lba) if t.label == "gpt" else (0, t.total_sectors - 1)
-    ext = next((p for p in t.partitions if t.label == "dos" and p.node_number <= 4
-                and int(p.type, 16) in EXTENDED_TYPES), None)
+    ext = next((p for p in t.partitions if ext_slot is not None and p.node_number == ext_slot + 1), None)
     for p in t.partitions:
         if p.size <= 0 and t.label == "gpt":
             raise ValueError(f"partition {p.node_number}: end LBA before start LBA {p.start}")
@@ -443,17 +578,51 @@ def _check_layout(t: Table) -> None:
                                  f"{b.node_number} (LBA {b.start}..{b.end}) overlap")
 
 
+def _block_device(f: BinaryIO) -> int | None:
+    """st_rdev of an open block device (a loop device), None for files and buffers."""
+    try:
+        st = os.fstat(f.fileno())
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        return None
+    return st.st_rdev if stat.S_ISBLK(st.st_mode) else None
+
+
 def _sector_size(f: BinaryIO) -> int:
     """Regular files use 512-byte sectors (as sfdisk does); a loop device tells its own."""
-    try:
-        mode = os.fstat(f.fileno()).st_mode
-    except (AttributeError, io.UnsupportedOperation):
+    if _block_device(f) is None:
         return 512
-    if stat.S_ISBLK(mode):
-        import fcntl
-        blksszget = 0x1268
-        return struct.unpack("i", fcntl.ioctl(f.fileno(), blksszget, b"\0" * 4))[0]
-    return 512
+    import fcntl
+    blksszget = 0x1268                                 # ioctl BLKSSZGET, <linux/fs.h>
+    return struct.unpack("i", fcntl.ioctl(f.fileno(), blksszget, b"\0" * 4))[0]
+
+
+def _topology(f: BinaryIO, ss: int) -> tuple[int, int]:
+    """(physical sector size, I/O size) as libfdisk gets them from blkid: sysfs queue/ of a device."""
+    rdev = _block_device(f)
+    if rdev is None:
+        return ss, ss
+    queue = f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}/queue"
+    if not os.path.isdir(queue):                       # a partition: its disk's queue
+        queue = f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}/../queue"
+
+    def value(name: str) -> int:
+        try:
+            with open(f"{queue}/{name}") as q:
+                return int(q.read())
+        except (OSError, ValueError):
+            return 0
+    phy = value("physical_block_size") or ss
+    io_size = value("optimal_io_size") or value("minimum_io_size") or ss
+    if io_size % phy:                                  # libfdisk ignores a misaligned I/O size
+        io_size = phy
+    return phy, io_size
+
+
+def grain_for(total: int, ss: int, phy: int, io_size: int) -> int:
+    """libfdisk's alignment grain: the I/O size but at least 1 MiB; on a disk of
+    at most 4 grains the physical sector (alignment.c, topology_get_grain())."""
+    grain = max(io_size, 1024 * 1024)
+    return phy if total <= grain * 4 // ss else grain
 
 
 def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
@@ -465,16 +634,27 @@ def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
     if size < 512:
         raise ValueError(f"image of {size} bytes is too small: an MBR needs 512 bytes")
     total = size // ss
+    if total < 1:
+        raise ValueError(f"image of {size} bytes is smaller than one {ss}-byte sector")
+    notes = Notes()
     entries = mbr_entries(_read(f, 0, 512, "the MBR"))
     types = [e[1] for e in entries]
+    table = None
     if 0xEE in types:
-        # libfdisk: a protective MBR (only 0xEE entries) must start at LBA 1; a hybrid need not
+        # libfdisk's valid_pmbr(): a protective MBR (only 0xEE entries) must start at LBA 1
+        # and should cover the disk; a hybrid MBR (0xEE next to other types) need not
+        pmbr = entries[types.index(0xEE)]
         hybrid = any(t not in (0, 0xEE) for t in types)
-        if hybrid or entries[types.index(0xEE)][2] == 1:
+        if hybrid or pmbr[2] == 1:
+            if not hybrid and pmbr[3] not in (total - 1, 0xFFFFFFFF):
+                notes.warn(f"GPT PMBR size mismatch ({pmbr[3]} != {total - 1}) will be corrected by write.")
             if total < 3:
                 raise ValueError(f"image of {total} sectors is too small for a GPT (needs at least 3)")
-            return read_gpt(f, ss, total)
-    return read_mbr(f, ss, total)
+            table = read_gpt(f, ss, total, notes)
+    if table is None:
+        table = read_mbr(f, ss, total, notes)
+    table.grain = grain_for(total, ss, *_topology(f, ss))
+    return table
 
 
 # ---------------------------------------------------------------- sfdisk -J
@@ -521,7 +701,7 @@ def node_name(device: str, number: int) -> str:
     return f"{device}{'p' if device[-1:].isdigit() else ''}{number}"
 
 
-def sfdisk_json(t: Table, device: str, grain: int = 1024 * 1024) -> bytes:
+def sfdisk_json(t: Table, device: str) -> bytes:
     """The bytes `sfdisk -J device` prints for this table."""
     def s(text: str) -> bytes:
         return _json_str(text.encode("utf-8", "surrogatepass"))
@@ -532,11 +712,8 @@ def sfdisk_json(t: Table, device: str, grain: int = 1024 * 1024) -> bytes:
         head += [(b"firstlba", b"%d" % t.first_lba), (b"lastlba", b"%d" % t.last_lba)]
         if t.entries != 128:
             head.append((b"table-length", s(str(t.entries))))
-    # libfdisk aligns to 1 MiB, or to the physical sector on disks of 4 grains or less
-    if t.total_sectors <= 4 * grain // t.sector_size:
-        grain = t.sector_size
-    if grain != 1024 * 1024:
-        head.append((b"grain", s(str(grain))))
+    if t.grain != 1024 * 1024:                      # see grain_for()
+        head.append((b"grain", s(str(t.grain))))
     head.append((b"sectorsize", b"%d" % t.sector_size))
     lines = [b'      "%s": %s' % kv for kv in head]
     out = b'{\n   "partitiontable": {\n' + b",\n".join(lines)
@@ -588,11 +765,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.image}: MBR (dos) table, {len(table.partitions)} partitions, no GPT copies")
         for copy, state in table.copies.items():
             print(f"{copy}: {state}")
-        return 1 if bad else 0
-    for copy, state in bad.items():
-        good = "backup" if copy == "primary" else "primary"
-        print(f"partition_table.py: the {copy} GPT copy is damaged ({state}); using the {good}",
-              file=sys.stderr)
+        for text in table.notes.warnings:
+            if text not in (PRIMARY_CORRUPT, BACKUP_CORRUPT):      # already said on the lines above
+                print(f"warning: {text}")
+        return 1 if bad or table.notes.warnings else 0
+    # what sfdisk says besides the table: info lines before it, warnings on stderr
+    for text in table.notes.warnings:
+        print(text, file=sys.stderr)
+    for text in table.notes.infos:
+        print(text)
     sys.stdout.flush()
     sys.stdout.buffer.write(sfdisk_json(table, args.image))
     return 0
