@@ -150,24 +150,49 @@ def call_message(xid: int, prog: int, vers: int, proc: int, args: bytes = b"",
 
 ACCEPT_ERRORS = {1: "PROG_UNAVAIL", 2: "PROG_MISMATCH", 3: "PROC_UNAVAIL",
                  4: "GARBAGE_ARGS", 5: "SYSTEM_ERR"}
+AUTH_ERRORS = {0: "AUTH_OK", 1: "AUTH_BADCRED", 2: "AUTH_REJECTEDCRED", 3: "AUTH_BADVERF",
+               4: "AUTH_REJECTEDVERF", 5: "AUTH_TOOWEAK", 6: "AUTH_INVALIDRESP", 7: "AUTH_FAILED",
+               8: "AUTH_KERB_GENERIC", 9: "AUTH_TIMEEXPIRE", 10: "AUTH_TKT_FILE", 11: "AUTH_DECODE",
+               12: "AUTH_NET_ADDR", 13: "RPCSEC_GSS_CREDPROBLEM", 14: "RPCSEC_GSS_CTXPROBLEM"}
 
 
-def parse_reply(xid: int, message: bytes) -> Unpacker:
-    """Check an RPC REPLY and return an Unpacker positioned at the results."""
+def parse_reply(xid: int, message: bytes, call: tuple[int, int, int] | None = None) -> Unpacker:
+    """Check an RPC REPLY (RFC 5531 section 9) and return an Unpacker positioned at the results.
+
+    `call` = (prog, vers, proc) of the call, to name them in error messages."""
     u = Unpacker(message)
     if u.uint() != xid:
         raise ValueError("reply xid does not match the call")
-    if u.uint() != 1:
-        raise ValueError("not an RPC REPLY message")
-    if u.uint() != 0:                       # MSG_DENIED
-        why = "RPC_MISMATCH" if u.uint() == 0 else "AUTH_ERROR"
-        raise ValueError(f"RPC call denied: {why}")
+    if (mtype := u.uint()) != 1:
+        raise ValueError(f"not an RPC REPLY message (msg_type {mtype})")
+    stat = u.uint()
+    if stat == 1:                           # MSG_DENIED: rejected_reply
+        why = u.uint()
+        if why == 0:
+            low, high = u.uint(), u.uint()
+            raise ValueError(f"RPC call denied: RPC_MISMATCH (the server speaks RPC versions {low}..{high}, "
+                             "this client 2)")
+        if why == 1:
+            code = u.uint()
+            raise ValueError(f"RPC call denied: AUTH_ERROR {AUTH_ERRORS.get(code, code)}")
+        raise ValueError(f"RPC call denied with an unknown reject_stat {why}")
+    if stat != 0:
+        raise ValueError(f"not an RPC reply: reply_stat {stat} (accepted 0 MSG_ACCEPTED, 1 MSG_DENIED)")
     u.uint()
     u.opaque()                              # verifier
     stat = u.uint()
-    if stat != 0:
-        raise ValueError(f"RPC call not accepted: {ACCEPT_ERRORS.get(stat, stat)}")
-    return u
+    if stat == 0:
+        return u
+    prog, vers, proc = call or ("?", "?", "?")
+    detail = {1: f"program {prog} is not served there",
+              2: f"program {prog} version {vers} not served",
+              3: f"procedure {proc} of program {prog} version {vers} does not exist",
+              4: "the server could not decode the arguments",
+              5: "the server failed (memory allocation or similar)"}.get(stat, "unknown accept_stat")
+    if stat == 2:                           # PROG_MISMATCH carries the supported versions
+        low, high = u.uint(), u.uint()
+        detail += f"; the server has versions {low}..{high}"
+    raise ValueError(f"RPC call not accepted: {ACCEPT_ERRORS.get(stat, stat)} ({detail})")
 # --8<-- [end:rpc]
 
 
@@ -189,50 +214,83 @@ def record_mark(message: bytes, fragment_size: int = 0x7FFFFFFF) -> bytes:
             return b"".join(out)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+MAX_RECORD = 64 * 2**20                # refuse records larger than 64 MiB (a broken or hostile server)
+
+
+def _recv_exact(sock: socket.socket, n: int, what: str) -> bytes:
     buf = b""
     while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
+        chunk = sock.recv(min(n - len(buf), 2**20))
         if not chunk:
-            raise ValueError("connection closed in the middle of an RPC record")
+            raise ValueError(f"connection closed in the middle of {what} (got {len(buf)} of {n} bytes)")
         buf += chunk
     return buf
 
 
-def read_record(sock: socket.socket) -> bytes:
+def read_record(sock: socket.socket, limit: int = MAX_RECORD) -> bytes:
     """Read fragments until the one with the last-fragment bit set."""
-    parts = []
+    parts, total = [], 0
+    first = sock.recv(4)
+    if not first:
+        raise ValueError("connection closed before the reply")
+    header_bytes = first + (_recv_exact(sock, 4 - len(first), "a record header") if len(first) < 4 else b"")
     while True:
-        (header,) = struct.unpack(">I", _recv_exact(sock, 4))
-        parts.append(_recv_exact(sock, header & 0x7FFFFFFF))
+        (header,) = struct.unpack(">I", header_bytes)
+        size = header & 0x7FFFFFFF
+        total += size
+        if total > limit:
+            raise ValueError(f"RPC record larger than {limit} bytes (fragment of {size} bytes)")
+        parts.append(_recv_exact(sock, size, "an RPC record"))
         if header & LAST_FRAGMENT:
             return b"".join(parts)
+        header_bytes = _recv_exact(sock, 4, "a record header")
 
 
 def rpc_call(host: str, port: int, prog: int, vers: int, proc: int, args: bytes = b"",
              proto: str = "tcp", cred: tuple[int, bytes] = (AUTH_NONE, b""),
              timeout: float = 5.0) -> Unpacker:
-    """One RPC call over TCP (record marking) or UDP (one datagram, a few retries)."""
+    """One RPC call over TCP (record marking) or UDP (one datagram, a few retries).
+
+    Network failures raise OSError subclasses with a one-line message naming host:port/proto."""
     if proto not in ("tcp", "udp"):
         raise ValueError(f"unknown transport {proto!r} (accepted: tcp, udp)")
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {port} (accepted 1..65535)")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive seconds, not {timeout}")
     xid = random.getrandbits(32)
     message = call_message(xid, prog, vers, proc, args, cred)
-    if proto == "tcp":
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(record_mark(message))
-            return parse_reply(xid, read_record(s))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout / 4)
-        for _ in range(4):
-            s.sendto(message, (host, port))
-            try:
-                while True:
-                    reply = s.recv(65536)
-                    if reply[:4] == struct.pack(">I", xid):
-                        return parse_reply(xid, reply)
-            except socket.timeout:
-                continue
-    raise TimeoutError(f"no UDP reply from {host}:{port}")
+    where = f"{host}:{port}/{proto}"
+    try:
+        if proto == "tcp":
+            with socket.create_connection((host, port), timeout=timeout) as s:
+                s.sendall(record_mark(message))
+                return parse_reply(xid, read_record(s), (prog, vers, proc))
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout / 4)
+            s.connect((host, port))         # connected: an ICMP port unreachable becomes an error
+            for _ in range(4):
+                s.send(message)
+                try:
+                    while True:
+                        reply = s.recv(65536)
+                        if reply[:4] == struct.pack(">I", xid):
+                            return parse_reply(xid, reply, (prog, vers, proc))
+                except socket.timeout:
+                    continue
+        raise TimeoutError(f"{where}: no reply within {timeout:g} s")
+    except ConnectionRefusedError:
+        raise ConnectionRefusedError(f"{where}: Connection refused (nothing listens there)") from None
+    except socket.gaierror as exc:
+        raise OSError(f"{host}: cannot resolve the host name ({exc.strerror})") from None
+    except TimeoutError as exc:
+        raise TimeoutError(str(exc) if str(exc).startswith(where) else
+                           f"{where}: no reply within {timeout:g} s") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    except OSError as exc:
+        raise OSError(f"{where}: {exc.strerror or exc}") from None
 # --8<-- [end:transport]
 
 
@@ -260,8 +318,9 @@ def unpack_pmaplist(u: Unpacker) -> list[Mapping]:
     return maps
 
 
-def pmap_dump(host: str) -> list[Mapping]:
-    return unpack_pmaplist(rpc_call(host, PMAP_PORT, PMAP_PROG, PMAP_VERS, PMAPPROC_DUMP))
+def pmap_dump(host: str, port: int = PMAP_PORT, proto: str = "tcp", timeout: float = 5.0) -> list[Mapping]:
+    u = rpc_call(host, port, PMAP_PROG, PMAP_VERS, PMAPPROC_DUMP, proto=proto, timeout=timeout)
+    return unpack_pmaplist(u)
 
 
 def pmap_getport(host: str, prog: int, vers: int, prot: int = IPPROTO_TCP) -> int:
@@ -411,10 +470,30 @@ def nfs3_cat(host: str, export: str, path: str, chunk: int = 65536) -> bytes:
 # --8<-- [end:nfs3]
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"timeout must be 0..3600 seconds (exclusive of 0), not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("rpcinfo", help="like rpcinfo -p HOST").add_argument("host")
+    info = sub.add_parser("rpcinfo", help="like rpcinfo -p HOST")
+    info.add_argument("host")
+    info.add_argument("--port", type=_port, default=PMAP_PORT, help="portmapper port (default 111)")
+    info.add_argument("--udp", action="store_true", help="ask over UDP instead of TCP")
+    info.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait (default 5)")
     sub.add_parser("showmount", help="like showmount -e HOST").add_argument("host")
     cat = sub.add_parser("cat", help="read a file over NFSv3 (MNT, LOOKUP, READ)")
     cat.add_argument("host")
@@ -422,7 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat.add_argument("path")
     args = parser.parse_args(argv)
     commands: dict[str, Callable[[], None]] = {
-        "rpcinfo": lambda: sys.stdout.write(format_rpcinfo(pmap_dump(args.host), rpc_names())),
+        "rpcinfo": lambda: sys.stdout.write(format_rpcinfo(
+            pmap_dump(args.host, args.port, "udp" if args.udp else "tcp", args.timeout), rpc_names())),
         "showmount": lambda: sys.stdout.write(format_showmount(args.host, mount_export(args.host))),
         "cat": lambda: sys.stdout.buffer.write(nfs3_cat(args.host, args.export, args.path)),
     }
