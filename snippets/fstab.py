@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"fstab.py: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"fstab.py: {args.fstab} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+              f"at offset {exc.start})", file=sys.stderr)
+        return 2
     issues = lint(text, args.type)
     for issue in issues:
         print(issue)

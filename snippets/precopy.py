@@ -32,6 +32,7 @@ THROTTLE_INITIAL = Fraction(20, 100)        # auto-converge defaults in QEMU
 THROTTLE_INCREMENT = Fraction(10, 100)
 THROTTLE_MAX = Fraction(99, 100)
 DIRTY_TRIGGER = Fraction(50, 100)           # throttle-trigger-threshold: 50 %
+EIB = 2**60                                 # a bound of this model, far above any real guest
 
 
 class Migration:
@@ -75,6 +76,9 @@ def precopy(memory: int, bandwidth: int, dirty_rate: int, *,
         raise ValueError(f"bandwidth must be > 0 bytes/s, got {bandwidth}")
     if dirty_rate < 0:
         raise ValueError(f"dirty rate must be >= 0 bytes/s, got {dirty_rate}")
+    for name, value in (("memory", memory), ("bandwidth", bandwidth), ("dirty rate", dirty_rate)):
+        if value > EIB:
+            raise ValueError(f"{name} must be at most 1 EiB (a bound of this model), got {value}")
     wss = memory if working_set is None else working_set
     if not 0 < wss <= memory:
         raise ValueError(f"working set must be 1 to {memory} bytes (the memory size), got {wss}")

@@ -267,6 +267,9 @@ def md_layout_table(level: int, disks: int, stripes: int) -> list[list[str]]:
       P  D9 D10 D11
     """
     _check_members(level, disks)
+    if disks > 64 or not 1 <= stripes <= 10_000:
+        raise ValueError(f"table too large or empty: accepted up to 64 disks and 1..10000 stripes "
+                         f"(got {disks} disks, {stripes} stripes)")
     parity = 2 if level == 6 else 1
     rows = [[""] * disks for _ in range(stripes)]
     for chunk in range(stripes * (disks - parity)):
@@ -482,10 +485,17 @@ def _expand_sizes(items: Sequence[str]) -> list[int]:
     for item in items:
         count, sep, size = item.partition("x")
         if sep and count.isdigit():
+            if len(sizes) + int(count) > MAX_DISKS:
+                raise ValueError(f"too many disks: accepted up to {MAX_DISKS} (got {item!r})")
             sizes += [parse_size(size)] * int(count)
         else:
             sizes.append(parse_size(item))
+    if len(sizes) > MAX_DISKS:
+        raise ValueError(f"too many disks: accepted up to {MAX_DISKS} (got {len(sizes)})")
     return sizes
+
+
+MAX_DISKS = 1024            # a limit of this calculator, not of md
 
 
 def _format_plan(r: RaidPlan) -> str:
