@@ -81,6 +81,15 @@ AUTOCLEAR_DATA_FILE_RAW = 1 << 1
 
 COMPRESSION_TYPES = {0: "zlib", 1: "zstd"}
 
+# QEMU's limits (block/qcow2.h): beyond them it refuses to open an image
+MAX_REFTABLE_SIZE = 8 << 20            # bytes of refcount table
+MAX_L1_SIZE = 32 << 20                 # bytes of one L1 table
+MAX_SNAPSHOTS = 65536
+MAX_SNAPSHOTS_SIZE = 1024 * MAX_SNAPSHOTS
+MAX_SNAPSHOT_EXTRA_DATA = 1024
+MAX_BITMAPS = 65535
+MAX_BITMAP_DIRECTORY_SIZE = 1024 * MAX_BITMAPS
+
 # Bits 9-55 of an L1 entry, a standard L2 entry or a refcount table entry.
 OFFSET_MASK = 0x00FF_FFFF_FFFF_FE00
 L2_COMPRESSED = 1 << 62
@@ -145,29 +154,137 @@ def parse_header(buf: bytes) -> Header:
         raise ValueError(f"unsupported qcow2 version {version} (accepted: 2 or 3)")
     fields = struct.unpack_from(">QIIQIIQQIIQ", buf, 8)
     h = Header(version, *fields)
+    # The checks below run in the order of QEMU's qcow2_do_open(); each message
+    # starts with QEMU's own words, so the two tools refuse a file for one reason.
+    if not 9 <= h.cluster_bits <= 21:
+        raise ValueError(f"Unsupported cluster size: 2^{h.cluster_bits}; cluster_bits {h.cluster_bits} "
+                         "out of range (accepted: 9 to 21, i.e. 512 B to 2 MiB clusters)")
     if version == 3:
         if len(buf) < 104:
             raise ValueError(f"qcow2 v3 header needs 104 bytes, got {len(buf)}")
         (h.incompatible_features, h.compatible_features, h.autoclear_features,
          h.refcount_order, h.header_length) = struct.unpack_from(">QQQII", buf, 72)
-        if h.header_length < 104 or h.header_length % 8:
-            raise ValueError(f"qcow2 v3 header_length {h.header_length} must be >= 104 and a multiple of 8")
+        # qcow2.txt asks for a multiple of 8 too, but QEMU 7.2 does not check that
+        if h.header_length < 104:
+            raise ValueError(f"qcow2 header too short: header_length {h.header_length} must be >= 104 "
+                             "(accepted: 104 up to the cluster size)")
         if h.header_length > 104 and len(buf) > 104:
             h.compression_type = buf[104]
-    if not 9 <= h.cluster_bits <= 21:
-        raise ValueError(f"cluster_bits {h.cluster_bits} out of range (accepted: 9 to 21, "
-                         "i.e. 512 B to 2 MiB clusters)")
-    if h.refcount_order > 6:
-        raise ValueError(f"refcount_order {h.refcount_order} out of range (accepted: 0 to 6, "
-                         "i.e. 1 to 64 bit refcounts)")
-    if h.extended_l2 and h.cluster_bits < 14:
-        raise ValueError(f"extended L2 entries need cluster_bits >= 14, got {h.cluster_bits}")
+    if h.header_length > h.cluster_size:
+        raise ValueError(f"qcow2 header exceeds cluster size: header_length {h.header_length} > "
+                         f"{h.cluster_size} (accepted: 104 up to the cluster size)")
+    if h.backing_file_offset > h.cluster_size:
+        raise ValueError(f"Invalid backing file offset {h.backing_file_offset} (accepted: inside "
+                         f"the first cluster, 0 to {h.cluster_size})")
     if h.compression_type not in COMPRESSION_TYPES:
-        raise ValueError(f"unknown compression type {h.compression_type} (accepted: 0 zlib, 1 zstd)")
+        raise ValueError(f"qcow2: unknown compression type: {h.compression_type} "
+                         "(accepted: 0 zlib, 1 zstd)")
     if bool(h.incompatible_features & INCOMPAT_COMPRESSION) != (h.compression_type != 0):
-        raise ValueError("compression type bit and compression_type field disagree")
+        must = "must be set" if h.compression_type else "must not be set"
+        raise ValueError(f"qcow2: Compression type incompatible feature bit {must}: compression type "
+                         "bit and compression_type field disagree (accepted: bit 3 set exactly "
+                         "when compression_type is not 0)")
+    if h.extended_l2 and h.cluster_bits < 14:
+        raise ValueError(f"Unsupported subcluster size: {h.cluster_size // 32}; extended L2 entries "
+                         f"need cluster_bits >= 14 (32 subclusters of 512 B or more), got {h.cluster_bits}")
+    if h.refcount_order > 6:
+        raise ValueError(f"Reference count entry width too large; may not exceed 64 bits: "
+                         f"refcount_order {h.refcount_order} out of range (accepted: 0 to 6, "
+                         "i.e. 1 to 64 bit refcounts)")
     return h
 # --8<-- [end:header]
+
+
+# --8<-- [start:luks]
+# LUKS1 on-disk header (cryptsetup's "LUKS On-Disk Format Specification" 1.2.x), big endian:
+# magic, version, cipher name, cipher mode, hash, payload offset (sectors), key bytes,
+# master key digest, salt and iterations, UUID, then 8 key slots of 48 bytes each.
+LUKS_MAGIC = b"LUKS\xba\xbe"
+LUKS_HEADER_SIZE = 592
+LUKS_SLOT_ENABLED, LUKS_SLOT_DISABLED = 0x00AC71F3, 0x0000DEAD
+LUKS_CIPHERS = {"aes": (16, 24, 32), "serpent": (16, 24, 32), "twofish": (16, 24, 32), "cast5": (16,)}
+LUKS_MODES = ("ecb", "cbc", "xts", "ctr")
+LUKS_IVGENS = ("plain", "plain64", "essiv")
+LUKS_HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160")
+
+
+def luks_info(buf: bytes) -> Dict[str, Any]:
+    """The ``encrypt`` object ``qemu-img info`` prints for a LUKS-encrypted qcow2.
+
+    Nothing here needs the passphrase: names, iteration counts and offsets are
+    stored in clear; only the key material (and the data) is encrypted.
+
+    >>> hdr = bytearray(LUKS_HEADER_SIZE)
+    >>> hdr[:8] = LUKS_MAGIC + b"\\x00\\x01"
+    >>> hdr[8:11], hdr[40:51], hdr[72:78] = b"aes", b"xts-plain64", b"sha256"
+    >>> struct.pack_into(">II", hdr, 104, 4040, 64)            # payload sector, key bytes
+    >>> for i in range(8):
+    ...     struct.pack_into(">II32xII", hdr, 208 + 48 * i, LUKS_SLOT_DISABLED, 0, 8 + 504 * i, 4000)
+    >>> info = luks_info(bytes(hdr))
+    >>> info["cipher-alg"], info["cipher-mode"], info["payload-offset"], info["slots"][1]
+    ('aes-256', 'xts', 2068480, {'active': False, 'key-offset': 262144})
+    >>> luks_info(bytes(592))
+    Traceback (most recent call last):
+    ...
+    ValueError: Volume is not in LUKS format (magic b'\\x00\\x00\\x00\\x00\\x00\\x00', accepted: b'LUKS\\xba\\xbe')
+    """
+    if buf[:6] != LUKS_MAGIC:
+        raise ValueError(f"Volume is not in LUKS format (magic {bytes(buf[:6])!r}, accepted: {LUKS_MAGIC!r})")
+    version = struct.unpack_from(">H", buf, 6)[0]
+    if version != 1:
+        raise ValueError(f"LUKS version {version} is not supported (accepted: 1)")
+    texts = []
+    for start, what in ((8, "cipher name"), (40, "cipher mode"), (72, "hash spec")):
+        field_ = buf[start:start + 32]
+        if b"\0" not in field_:
+            raise ValueError(f"LUKS header {what} is not NUL terminated")
+        texts.append(field_.split(b"\0")[0].decode("ascii", "replace"))
+    cipher_name, cipher_mode, hash_spec = texts
+    payload, key_bytes = struct.unpack_from(">II", buf, 104)
+    mk_iters = struct.unpack_from(">I", buf, 164)[0]
+    uuid = buf[168:208].split(b"\0")[0].decode("ascii", "replace")
+    slots = [struct.unpack_from(">II32xII", buf, 208 + 48 * i) for i in range(8)]
+    for i, (active, iters, key_sector, stripes) in enumerate(slots):
+        if active not in (LUKS_SLOT_ENABLED, LUKS_SLOT_DISABLED):
+            raise ValueError(f"Keyslot {i} state (active/disable) is corrupted")
+        if stripes != 4000:
+            raise ValueError(f"Keyslot {i} is corrupted (stripes {stripes} != 4000)")
+        if active == LUKS_SLOT_ENABLED and iters == 0:
+            raise ValueError(f"Keyslot {i} iteration count is zero")
+    # "xts-plain64", "cbc-essiv:sha256": <mode>-<iv generator>[:<iv hash>]
+    mode, sep, ivgen = cipher_mode.partition("-")
+    if not sep:
+        raise ValueError(f"Unexpected cipher mode string format {cipher_mode}")
+    ivgen, _, ivhash = ivgen.partition(":")
+    if ivhash and ivhash not in LUKS_HASHES:
+        raise ValueError(f"Hash algorithm {ivhash} not supported (accepted: {', '.join(LUKS_HASHES)})")
+    if mode not in LUKS_MODES:
+        raise ValueError(f"Cipher mode {mode} not supported (accepted: {', '.join(LUKS_MODES)})")
+    bytes_per_key = key_bytes // 2 if mode == "xts" else key_bytes   # XTS uses two keys
+    if bytes_per_key not in LUKS_CIPHERS.get(cipher_name, ()):
+        raise ValueError(f"Algorithm {cipher_name} with key size {bytes_per_key} bytes not supported "
+                         "(accepted: aes, serpent, twofish with 16/24/32, cast5 with 16)")
+    if hash_spec not in LUKS_HASHES:
+        raise ValueError(f"Hash algorithm {hash_spec} not supported (accepted: {', '.join(LUKS_HASHES)})")
+    if ivgen not in LUKS_IVGENS:
+        raise ValueError(f"IV generator {ivgen} not supported (accepted: {', '.join(LUKS_IVGENS)})")
+    if ivgen == "essiv" and not ivhash:
+        raise ValueError("Missing IV generator hash specification (accepted: essiv:<hash>)")
+    # QAPI's QCryptoBlockInfoLUKS, fields in the schema's order
+    info: Dict[str, Any] = {"format": "luks", "cipher-alg": f"{cipher_name}-{bytes_per_key * 8}",
+                            "cipher-mode": mode, "ivgen-alg": ivgen}
+    if ivgen == "essiv":
+        info["ivgen-hash-alg"] = ivhash
+    info.update({"hash-alg": hash_spec, "payload-offset": payload * 512,
+                 "master-key-iters": mk_iters, "uuid": uuid, "slots": []})
+    for active, iters, key_sector, stripes in slots:
+        slot: Dict[str, Any] = {"active": active == LUKS_SLOT_ENABLED}
+        if slot["active"]:
+            slot.update({"iters": iters, "stripes": stripes})
+        slot["key-offset"] = key_sector * 512
+        info["slots"].append(slot)
+    return info
+# --8<-- [end:luks]
 
 
 @dataclass
@@ -259,6 +376,19 @@ def _read_at(fd: int, offset: int, length: int) -> bytes:
     return data + bytes(length - len(data))
 
 
+def _c_string(raw: bytes) -> str:
+    return raw.split(b"\0")[0].decode("utf-8", "replace")
+
+
+def _open_file(path: str) -> int:
+    """Open a file the image refers to (data file), with QEMU's words when it is missing."""
+    check_image_path(path)
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ValueError(f"Could not open '{path}': {exc.strerror}") from None
+
+
 def path_combine(base: str, name: str) -> str:
     """QEMU's rule for a relative backing file: it is relative to the image's directory.
 
@@ -316,94 +446,219 @@ class Qcow2Image:
 
     format = "qcow2"
 
-    def __init__(self, path: str, *, open_backing: bool = True, _depth: int = 0) -> None:
+    def __init__(self, path: str, *, open_backing: bool = True, _depth: int = 0,
+                 _chain: Tuple[str, ...] = ()) -> None:
         self.path = check_image_path(path)
         self.fd = os.open(path, os.O_RDONLY)
         try:
-            self._load(open_backing, _depth)
+            self._load(open_backing, _depth, _chain)
         except BaseException:
             self.close()
             raise
 
     # ----------------------------------------------------------------- opening
-    def _load(self, open_backing: bool, depth: int) -> None:
+    def _load(self, open_backing: bool, depth: int, chain: Tuple[str, ...]) -> None:
         first = _read_at(self.fd, 0, 4096)
         h = self.header = parse_header(first)
         cs = h.cluster_size
-        if h.crypt_method not in (0, 1):
-            # LUKS (2) keeps its own header in the image; this reader does not parse it
-            raise ValueError(f"encrypted qcow2 images (crypt_method {h.crypt_method}) are not supported "
-                             "by this reader (accepted: 0 no encryption; 1 legacy AES for info only)")
+        cluster0 = _read_at(self.fd, 0, cs)
         self.backing_format: Optional[str] = None
-        self.feature_names: Dict[Tuple[int, int], str] = {}
+        self.feature_names: List[Tuple[int, int, str]] = []
         self.bitmaps: List[Bitmap] = []
         self.bitmap_directory: Tuple[int, int] = (0, 0)
         self.data_file_name: Optional[str] = None
-        self._read_extensions(_read_at(self.fd, 0, cs))
+        self.crypto_header: Optional[Tuple[int, int]] = None
+        self.luks: Optional[Dict[str, Any]] = None
         unknown = h.incompatible_features & ~KNOWN_INCOMPAT
         if unknown:
-            names = [self.feature_names.get((0, b), f"Unknown incompatible feature: {1 << b:x}")
-                     for b in range(64) if unknown >> b & 1]
-            raise ValueError("Unsupported qcow2 feature(s): " + ", ".join(names))
-        self.backing_file: Optional[str] = None
-        if h.backing_file_offset:
-            if h.backing_file_size > 1023:
-                raise ValueError(f"backing file name is {h.backing_file_size} bytes (accepted: up to 1023)")
-            raw = _read_at(self.fd, h.backing_file_offset, h.backing_file_size)
-            self.backing_file = raw.decode("utf-8", "replace")
-        # the active L1 table
+            # like QEMU: read the feature name table (ignoring damage elsewhere) to name the bits
+            try:
+                self._read_extensions(cluster0, names_only=True)
+            except ValueError:
+                pass
+            raise ValueError("Unsupported qcow2 feature(s): " + self._feature_list(unknown))
+        self._check_tables()
+        if h.crypt_method not in (0, 1, 2):
+            raise ValueError(f"Unsupported encryption method {h.crypt_method} "
+                             "(accepted: 0 none, 1 legacy AES, 2 LUKS)")
+        # the active L1 table and the refcount table (bytes past the end of file read as zeros)
         self.l1 = self._read_table(h.l1_table_offset, h.l1_size)
         self.refcount_table = self._read_table(h.refcount_table_offset,
                                                h.refcount_table_clusters * cs // 8)
+        self._read_extensions(cluster0)
+        # an external data file holds the guest clusters (host offset == guest offset);
+        # like qemu-img info, open it only when guest data is to be read
+        self.external = bool(h.incompatible_features & INCOMPAT_DATA_FILE)
+        self.data_fd: Optional[int] = None
+        if open_backing and self.external:
+            if not self.data_file_name:
+                raise ValueError("'data-file' is required for this image: the external data file bit "
+                                 "is set but the image names no data file")
+            self.data_fd = _open_file(path_combine(self.path, self.data_file_name))
+        elif open_backing and h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW:
+            raise ValueError("data-file-raw requires a data file (autoclear bit 1 is set, "
+                             "incompatible bit 2 is not)")
+        if h.crypt_method == 2:
+            if self.crypto_header is None:
+                raise ValueError("Missing CRYPTO header for crypt method 2: a LUKS-encrypted image "
+                                 "needs header extension 0x0537be77 (qemu-img 7.2 crashes here)")
+            self.luks = luks_info(self._read_luks_header())
+        self.backing_file: Optional[str] = None
+        if h.backing_file_offset:
+            if h.backing_file_size > min(1023, cs - h.backing_file_offset):
+                raise ValueError(f"Backing file name too long: {h.backing_file_size} bytes (accepted: "
+                                 f"up to {min(1023, cs - h.backing_file_offset)}, the rest of cluster 0, "
+                                 "at most 1023)")
+            raw = _read_at(self.fd, h.backing_file_offset, h.backing_file_size)
+            self.backing_file = raw.decode("utf-8", "replace")
         self.snapshots = self._read_snapshots()
         self._l2_cache: Dict[int, bytes] = {}
         self._refblock_cache: Dict[int, bytes] = {}
-        # an external data file holds the guest clusters (host offset == guest offset)
-        self.data_fd: Optional[int] = None
-        if h.incompatible_features & INCOMPAT_DATA_FILE:
-            if not self.data_file_name:
-                raise ValueError("external data file bit set but no data file name in the image")
-            dpath = check_image_path(path_combine(self.path, self.data_file_name))
-            self.data_fd = os.open(dpath, os.O_RDONLY)
         self.backing: Optional[Any] = None
         if open_backing and self.backing_file:
-            if depth > 32:
+            name = path_combine(self.path, self.backing_file)
+            if os.path.exists(name) and os.path.realpath(name) in chain + (os.path.realpath(self.path),):
+                raise ValueError(f"Backing file '{self.backing_file}' creates an infinite loop (accepted: "
+                                 "a chain of distinct images; a backing chain longer than 32 images "
+                                 "is refused as well)")
+            if depth >= 32:
                 raise ValueError("backing chain longer than 32 images (accepted: up to 32)")
-            self.backing = open_image(path_combine(self.path, self.backing_file),
-                                      self.backing_format, _depth=depth + 1)
+            try:
+                self.backing = open_image(name, self.backing_format, _depth=depth + 1,
+                                          _chain=chain + (os.path.realpath(self.path),))
+            except OSError as exc:
+                raise ValueError(f"Could not open backing file: Could not open '{name}': "
+                                 f"{exc.strerror}") from None
+
+    def _feature_list(self, mask: int) -> str:
+        """QEMU's report_unsupported_feature(): names from the table, then the unnamed rest."""
+        names = []
+        for ftype, bit, name in self.feature_names:
+            if ftype == 0 and mask >> bit & 1:
+                names.append(name)
+                mask &= ~(1 << bit)
+        if mask:
+            names.append(f"Unknown incompatible feature: {mask:x}")
+        return ", ".join(names)
+
+    def _check_tables(self) -> None:
+        """QEMU's qcow2_validate_table() and size checks: offsets cluster aligned, sizes bounded."""
+        h = self.header
+        cs = h.cluster_size
+
+        def validate(name: str, offset: int, entries: int, entry_len: int, max_bytes: int) -> None:
+            if entries > max_bytes // entry_len:
+                raise ValueError(f"{name} too large: {entries} entries of {entry_len} bytes "
+                                 f"(accepted: up to {max_bytes} bytes)")
+            if (1 << 63) - 1 - entries * entry_len < offset or offset % cs:
+                raise ValueError(f"{name} offset invalid: {offset:#x} (accepted: a multiple of the "
+                                 f"cluster size {cs})")
+
+        if h.refcount_table_clusters == 0:
+            raise ValueError("Image does not contain a reference count table "
+                             "(refcount_table_clusters is 0; accepted: 1 or more)")
+        validate("Reference count table", h.refcount_table_offset, h.refcount_table_clusters, cs,
+                 MAX_REFTABLE_SIZE)
+        validate("Snapshot table", h.snapshots_offset, h.nb_snapshots, 40, 40 * MAX_SNAPSHOTS)
+        validate("Active L1 table", h.l1_table_offset, h.l1_size, 8, MAX_L1_SIZE)
+        per_l1 = cs * (cs // (16 if h.extended_l2 else 8))     # guest bytes one L2 table maps
+        needed = -(-h.size // per_l1)
+        if needed > (1 << 31) - 1:
+            raise ValueError(f"Image is too big: {h.size} bytes need {needed} L1 entries "
+                             "(accepted: up to 2^31 - 1)")
+        if h.l1_size < needed:
+            raise ValueError(f"L1 table is too small: {h.l1_size} entries for {h.size} bytes "
+                             f"(accepted: at least {needed})")
 
     def _read_table(self, offset: int, entries: int) -> Tuple[int, ...]:
         return struct.unpack(f">{entries}Q", _read_at(self.fd, offset, entries * 8))
 
     # --8<-- [start:extensions]
-    def _read_extensions(self, cluster0: bytes) -> None:
-        """Walk the header extensions: 4-byte type, 4-byte length, data padded to 8 bytes."""
+    def _read_extensions(self, cluster0: bytes, names_only: bool = False) -> None:
+        """Walk the header extensions: 4-byte type, 4-byte length, data padded to 8 bytes.
+
+        They start right after the header (``header_length``) and end at the
+        backing file name, or at the end of cluster 0.  Unknown types are skipped.
+        """
         h = self.header
         pos = h.header_length
         end = h.backing_file_offset or h.cluster_size
-        while pos + 8 <= end:
-            etype, elen = struct.unpack_from(">II", cluster0, pos)
+        while pos < end:
+            etype, elen = struct.unpack_from(">II", cluster0 + bytes(8), pos)
             pos += 8
+            if pos > end or elen > end - pos:
+                raise ValueError(f"Header extension too large: extension {etype:#010x} of {elen} bytes "
+                                 f"runs past byte {end} (accepted: extensions end before the "
+                                 "backing file name or the end of cluster 0)")
             if etype == EXT_END:
                 break
-            if pos + elen > end:
-                raise ValueError(f"header extension {etype:#010x} runs past the header area")
             data = cluster0[pos:pos + elen]
-            if etype == EXT_BACKING_FORMAT:
+            if etype == EXT_FEATURE_TABLE:
+                for i in range(0, elen - 47, 48):   # 1 byte type, 1 byte bit, 46 bytes name
+                    name = data[i + 2:i + 48].split(b"\0")[0].decode("utf-8", "replace")
+                    if name:
+                        self.feature_names.append((data[i], data[i + 1], name))
+            elif names_only:
+                pass
+            elif etype == EXT_BACKING_FORMAT:
+                if elen >= 16:
+                    raise ValueError(f"ERROR: ext_backing_format: len={elen} too large (>=16)")
                 self.backing_format = data.decode("utf-8", "replace")
             elif etype == EXT_DATA_FILE:
                 self.data_file_name = data.decode("utf-8", "replace")
-            elif etype == EXT_FEATURE_TABLE:
-                for i in range(0, elen - 47, 48):   # 1 byte type, 1 byte bit, 46 bytes name
-                    ftype, bit = data[i], data[i + 1]
-                    self.feature_names[(ftype, bit)] = data[i + 2:i + 48].split(b"\0")[0].decode()
-            elif etype == EXT_BITMAPS and h.autoclear_features & AUTOCLEAR_BITMAPS:
-                # without the autoclear bit the bitmaps are inconsistent and QEMU ignores them
-                nb, _, dir_size, dir_off = struct.unpack_from(">IIQQ", data, 0)
-                self.bitmap_directory = (dir_off, dir_size)
-                self.bitmaps = self._read_bitmap_directory(dir_off, dir_size, nb)
+            elif etype == EXT_CRYPTO:
+                self._crypto_extension(data)
+            elif etype == EXT_BITMAPS:
+                self._bitmaps_extension(data)
             pos += (elen + 7) & ~7
     # --8<-- [end:extensions]
+
+    def _crypto_extension(self, data: bytes) -> None:
+        """Extension 0x0537be77: where the LUKS header lives (offset and length in the file)."""
+        h = self.header
+        if h.crypt_method != 2:
+            raise ValueError("CRYPTO header extension only expected with LUKS encryption method "
+                             f"(crypt_method is {h.crypt_method}, accepted: 2)")
+        if len(data) != 16:
+            raise ValueError(f"CRYPTO header extension size {len(data)}, but expected size 16")
+        offset, length = struct.unpack(">QQ", data)
+        if offset % h.cluster_size:
+            raise ValueError(f"Encryption header offset '{offset}' is not a multiple of cluster "
+                             f"size '{h.cluster_size}'")
+        self.crypto_header = (offset, length)
+
+    def _read_luks_header(self) -> bytes:
+        assert self.crypto_header is not None
+        offset, length = self.crypto_header
+        if LUKS_HEADER_SIZE > length:
+            raise ValueError(f"Request for data outside of extension header: the LUKS header needs "
+                             f"{LUKS_HEADER_SIZE} bytes, the extension gives {length}")
+        return _read_at(self.fd, offset, LUKS_HEADER_SIZE)
+
+    def _bitmaps_extension(self, data: bytes) -> None:
+        """Extension 0x23852875: the directory of persistent dirty bitmaps."""
+        h = self.header
+        if len(data) != 24:
+            raise ValueError(f"bitmaps_ext: Invalid extension length {len(data)} (accepted: 24)")
+        if not h.autoclear_features & AUTOCLEAR_BITMAPS:
+            # a program without bitmap support wrote the image: QEMU ignores the bitmaps
+            return
+        nb, reserved, dir_size, dir_off = struct.unpack(">IIQQ", data)
+        if reserved:
+            raise ValueError("bitmaps_ext: Reserved field is not zero")
+        if nb > MAX_BITMAPS:
+            raise ValueError(f"bitmaps_ext: Image has {nb} bitmaps, exceeding the QEMU supported "
+                             f"maximum of {MAX_BITMAPS}")
+        if nb == 0:
+            raise ValueError("found bitmaps extension with zero bitmaps")
+        if dir_off % h.cluster_size:
+            raise ValueError(f"bitmaps_ext: invalid bitmap directory offset {dir_off:#x} "
+                             "(accepted: a multiple of the cluster size)")
+        if dir_size > MAX_BITMAP_DIRECTORY_SIZE:
+            raise ValueError(f"bitmaps_ext: bitmap directory size ({dir_size}) exceeds the maximum "
+                             f"supported size ({MAX_BITMAP_DIRECTORY_SIZE})")
+        self.bitmap_directory = (dir_off, dir_size)
+        self.bitmaps = self._read_bitmap_directory(dir_off, dir_size, nb)
 
     def _read_bitmap_directory(self, offset: int, size: int, count: int) -> List[Bitmap]:
         raw = _read_at(self.fd, offset, size)
@@ -427,10 +682,13 @@ class Qcow2Image:
             fixed = _read_at(self.fd, pos, 40)
             (l1_off, l1_size, id_len, name_len, date_sec, date_nsec, vm_clock,
              vm_state32, extra_len) = struct.unpack(">QIHHIIQII", fixed)
+            if extra_len > MAX_SNAPSHOT_EXTRA_DATA:
+                raise ValueError(f"Too much extra metadata in snapshot table entry {len(out)}: "
+                                 f"{extra_len} bytes (accepted: up to {MAX_SNAPSHOT_EXTRA_DATA})")
             extra = _read_at(self.fd, pos + 40, extra_len)
             strings = _read_at(self.fd, pos + 40 + extra_len, id_len + name_len)
-            sn = Snapshot(l1_off, l1_size, strings[:id_len].decode("utf-8", "replace"),
-                          strings[id_len:].decode("utf-8", "replace"),
+            # QEMU keeps id and name as C strings: a NUL byte ends them
+            sn = Snapshot(l1_off, l1_size, _c_string(strings[:id_len]), _c_string(strings[id_len:]),
                           date_sec, date_nsec, vm_clock, vm_state32)
             if extra_len >= 8:    # bytes 40-47: 64-bit VM state size replaces the 32-bit one
                 sn.vm_state_size = struct.unpack_from(">Q", extra, 0)[0]
@@ -441,6 +699,9 @@ class Qcow2Image:
                 sn.icount = None if icount == (1 << 64) - 1 else icount
             out.append(sn)
             end = pos + 40 + extra_len + id_len + name_len
+            if end - h.snapshots_offset > MAX_SNAPSHOTS_SIZE:
+                raise ValueError(f"Snapshot table is too big: more than {MAX_SNAPSHOTS_SIZE} bytes "
+                                 f"by entry {len(out) - 1}")
             pos = (end + 7) & ~7
         # QEMU counts the table up to the end of the last entry, without padding
         self.snapshots_size = end - h.snapshots_offset if out else 0
@@ -525,7 +786,7 @@ class Qcow2Image:
         if desc & L2_COMPRESSED:
             return Mapping("compressed", desc & ((1 << 62) - 1), self.path)
         host = desc & OFFSET_MASK
-        data_file = self.data_fd is not None
+        data_file = self.external
         where = path_combine(self.path, self.data_file_name) if data_file else self.path
         if h.extended_l2:
             bitmap = struct.unpack_from(">Q", table, l2_index * entry_size + 8)[0]
@@ -610,8 +871,10 @@ class Qcow2Image:
         """
         _check_range(offset, length, self.size)
         if self.header.crypt_method:
-            raise ValueError("the image is encrypted (legacy qcow2 AES); this reader does not decrypt "
-                             "(accepted: unencrypted images)")
+            kind = "legacy qcow2 AES" if self.header.crypt_method == 1 else "LUKS"
+            raise ValueError(f"the image is encrypted ({kind}); this reader does not decrypt and "
+                             "will not return ciphertext as guest data (accepted: unencrypted images; "
+                             "qemu-io needs --object secret,... and encrypt.key-secret)")
         l1 = self.l1 if snapshot is None else self._snapshot_l1(snapshot)
         cs = self.header.cluster_size
         # extended L2: a subcluster is the unit of allocation, so walk in those steps
@@ -622,7 +885,12 @@ class Qcow2Image:
             chunk = min(end, (pos // step + 1) * step) - pos
             m = self.locate(pos, l1)
             if m.kind == "data":
-                fd = self.data_fd if self.data_fd is not None else self.fd
+                fd = self.fd
+                if self.external:
+                    if self.data_fd is None:
+                        raise ValueError("the external data file is not open (open the image "
+                                         "with open_backing=True to read guest data)")
+                    fd = self.data_fd
                 out += _read_at(fd, m.host_offset, chunk)
             elif m.kind == "compressed":
                 start = pos & (cs - 1)
@@ -670,7 +938,7 @@ class Qcow2Image:
                 counted[c] = counted.get(c, 0) + 1
 
         entry_size = 16 if h.extended_l2 else 8
-        external = self.data_fd is not None
+        external = self.external
 
         def walk_l1(l1_offset: int, l1_size: int, stats: bool) -> None:
             add(l1_offset, l1_size * 8)
@@ -754,10 +1022,10 @@ class Qcow2Image:
             for i in range(0, h.cluster_size, entry_size):
                 desc = struct.unpack_from(">Q", table, i)[0]
                 host = desc & OFFSET_MASK
-                if desc & L2_COMPRESSED or (host == 0 and not (self.data_fd is not None
+                if desc & L2_COMPRESSED or (host == 0 and not (self.external
                                                                and desc & L2_COPIED)):
                     continue
-                rc = 1 if self.data_fd is not None else self.refcount(host)
+                rc = 1 if self.external else self.refcount(host)
                 if (rc == 1) != bool(desc & L2_COPIED):
                     res.messages.append(f"ERROR OFLAG_COPIED data cluster: l2_entry={desc:x} "
                                         f"refcount={rc}")
@@ -794,6 +1062,8 @@ class Qcow2Image:
             data = {"compat": "0.10", "refcount-bits": h.refcount_bits}
             if h.crypt_method == 1:
                 data["encrypt"] = {"format": "aes"}
+            elif self.luks is not None:
+                data["encrypt"] = self.luks
         else:
             data = {"compat": "1.1"}
             if self.data_file_name is not None:
@@ -806,6 +1076,8 @@ class Qcow2Image:
             data["refcount-bits"] = h.refcount_bits
             if h.crypt_method == 1:
                 data["encrypt"] = {"format": "aes"}
+            elif self.luks is not None:
+                data["encrypt"] = self.luks
             if self.bitmaps:
                 data["bitmaps"] = [{"name": b.name, "granularity": b.granularity,
                                     "flags": [f for bit, f in ((0, "in-use"), (1, "auto"))
@@ -980,14 +1252,14 @@ def map_json(img: Any) -> str:
 
 
 def open_image(path: str, fmt: Optional[str] = None, *, open_backing: bool = True,
-               _depth: int = 0) -> Any:
+               _depth: int = 0, _chain: Tuple[str, ...] = ()) -> Any:
     """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does."""
     check_image_path(path)
     if fmt is None:
         with open(path, "rb") as f:
             fmt = "qcow2" if f.read(4) == QCOW_MAGIC else "raw"
     if fmt == "qcow2":
-        return Qcow2Image(path, open_backing=open_backing, _depth=_depth)
+        return Qcow2Image(path, open_backing=open_backing, _depth=_depth, _chain=_chain)
     if fmt == "raw":
         return RawImage(path)
     raise ValueError(f"unsupported image format {fmt!r} (accepted: qcow2, raw)")
@@ -1220,7 +1492,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p.add_argument("image")
             a = p.parse_args(argv[1:])
             with open_image(a.image) as img:
-                if getattr(img, "data_fd", None) is not None:
+                if getattr(img, "external", False):
                     raise ValueError("map of images with an external data file is not supported "
                                      "(accepted: qcow2 without data_file, raw)")
                 print(map_json(img))

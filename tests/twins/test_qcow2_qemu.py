@@ -450,26 +450,29 @@ def test_check_matches_qemu_img_check_on_compressed_and_crashed_images(tmp_path:
 
 
 def test_encrypted_images_legacy_aes_info_and_luks_refused(tmp_path: Path) -> None:
-    """crypt_method 1 (legacy AES): same info JSON, reads refused; 2 (LUKS): refused with a reason.
+    """crypt_method 1 (legacy AES): same info JSON, reads refused; 2 without its header: refused.
 
-    The AES image is made by setting header bytes 32-35 of a plain image to 1, which is all
-    that qemu-img info looks at (creating real AES images is disabled in QEMU 7.2).
+    qemu-img 7.2 still creates legacy AES images (``-o encrypt.format=aes``) and reads them
+    with the key; only the system emulators refuse them.  LUKS images are in test_qcow2_more.py.
     """
+    secret = ["--object", "secret,id=k0,data=hunter2"]
     for compat in ("0.10", "1.1"):
         name = f"aes-{compat}.qcow2"
-        sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", f"compat={compat}", name, "1M",
-           cwd=tmp_path)
-        with open(tmp_path / name, "r+b") as f:
-            f.seek(32)
-            f.write(struct.pack(">I", 1))
+        sh("qemu-img", "create", "-q", "-f", "qcow2", *secret, "-o",
+           f"compat={compat},encrypt.format=aes,encrypt.key-secret=k0", name, "1M", cwd=tmp_path)
+        sh("qemu-io", *secret, "--image-opts", "-c", "write -P 0x41 0 4k",
+           f"driver=qcow2,file.filename={name},encrypt.key-secret=k0", cwd=tmp_path)
         info = assert_info_twin(name, tmp_path)
         assert info["encrypted"] is True
         assert info["format-specific"]["data"]["encrypt"] == {"format": "aes"}
         with qcow2.open_image(str(tmp_path / name)) as img:
+            assert img.locate(0).kind == "data"          # allocated, but ciphertext
             with pytest.raises(ValueError, match="does not decrypt"):
                 img.read(0, 1)
-    # LUKS: crypt_method 2 without the LUKS header extension.  qemu-img 7.2 does not open it
-    # either: on Debian 12 it dies with SIGSEGV (returncode -11) instead of an error message.
+        # without the key qemu-io refuses to open it at all
+        theirs = sh("qemu-io", "-r", "-c", "read 0 1", name, cwd=tmp_path, check=False)
+        assert theirs.returncode != 0 and "key-secret" in theirs.stderr
+    # crypt_method 2 without the LUKS header extension: qemu-img 7.2 dies with SIGSEGV here
     sh("qemu-img", "create", "-q", "-f", "qcow2", "l.qcow2", "1M", cwd=tmp_path)
     with open(tmp_path / "l.qcow2", "r+b") as f:
         f.seek(32)
@@ -477,8 +480,8 @@ def test_encrypted_images_legacy_aes_info_and_luks_refused(tmp_path: Path) -> No
     assert sh("qemu-img", "info", "l.qcow2", cwd=tmp_path, check=False).returncode != 0
     ours = subprocess.run([sys.executable, str(SNIPPET), "l.qcow2"], cwd=tmp_path,
                           capture_output=True, text=True)
-    assert ours.returncode == 2
-    assert "encrypted qcow2 images (crypt_method 2) are not supported" in ours.stderr
+    assert ours.returncode == 2 and "Traceback" not in ours.stderr
+    assert "Missing CRYPTO header for crypt method 2" in ours.stderr
 
 
 def test_snapshot_fields_vm_state_clock_and_icount_match_qemu(tmp_path: Path) -> None:
