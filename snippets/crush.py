@@ -27,11 +27,12 @@ As a script it is the twin of ``crushtool --test --show-mappings``:
 >>> CrushMap.parse("device 0 osd.0\\ntype 1 host\\nhost h { id -1 alg straw2 item osd.9 }")
 Traceback (most recent call last):
 ...
-ValueError: bucket 'h': item 'osd.9' is not defined (define devices and child buckets first)
+ValueError: bucket 'h': item 'osd.9' is not defined (define devices and child buckets first; a cycle of buckets cannot be compiled)
 """
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import struct
 import sys
@@ -334,20 +335,26 @@ class Bucket:
     hash: int
     items: List[int]
     weights: List[int]                # 16.16 fixed point, as compiled
+    straw_calc_version: int = 1       # the map's tunable when the bucket was compiled
     # derived tables (filled by prepare())
     weight: int = 0
+    straws: List[int] = field(default_factory=list)
     sum_weights: List[int] = field(default_factory=list)
     node_weights: List[int] = field(default_factory=list)
     num_nodes: int = 0
 
     def prepare(self) -> None:
         """Build the per-algorithm tables as builder.c does."""
+        if self.alg == ALGS["uniform"] and self.weights:   # one weight for all items
+            self.weights = [self.weights[0]] * len(self.weights)
         self.weight = sum(self.weights)
         if self.alg == ALGS["list"]:
             total, self.sum_weights = 0, []
             for w in self.weights:
                 total += w
                 self.sum_weights.append(total)
+        elif self.alg == ALGS["straw"]:
+            self.straws = straw_lengths(self.weights, self.straw_calc_version)
         elif self.alg == ALGS["tree"]:
             size = len(self.items)
             depth = 0 if size == 0 else (size - 1).bit_length() + 1
@@ -359,6 +366,74 @@ class Bucket:
                 for _ in range(1, depth):
                     node = _tree_parent(node)
                     self.node_weights[node] += w
+
+
+# --8<-- [start:straw_v1]
+def straw_lengths(weights: List[int], calc_version: int) -> List[int]:
+    """Straw lengths (16.16 fixed point) of a straw (v1) bucket.
+
+    The text map carries only weights: crushtool computes the lengths when it
+    compiles the map (builder.c, crush_calc_straw) and stores them in the
+    binary map.  Items are visited from the lightest up; each one's straw is
+    the current length, then the length grows so that the next-heavier items
+    win their extra share.  ``straw_calc_version`` 0 is the original, flawed
+    computation (it counts the heavier group, not the item just passed, and
+    zero weights still count); version 1 fixes both.  The arithmetic is C
+    double precision, which Python floats are, so the lengths come out equal.
+
+    >>> straw_lengths([0x10000, 0x10000], 1)          # equal weights: equal straws
+    [65536, 65536]
+    >>> straw_lengths([0x20000, 0x10000], 1)          # by hand: 2/3 below, 1.0 * (3/2)^1
+    [98304, 65536]
+
+    Weights 1, 1, 2: the heavy item should win half of the draws.  Version 1
+    stretches its straw by 4/3 (p_below = 3/4, one item left); version 0
+    counts two items left and stretches by (5/3)^(1/2):
+
+    >>> straw_lengths([0x10000, 0x10000, 0x20000], 1), straw_lengths([0x10000, 0x10000, 0x20000], 0)
+    ([65536, 65536, 87381], [65536, 65536, 84606])
+    >>> straw_lengths([0x10000], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: straw_calc_version 2 out of range (0 or 1)
+    """
+    if calc_version not in (0, 1):
+        raise ValueError(f"straw_calc_version {calc_version} out of range (0 or 1)")
+    n = len(weights)
+    order = sorted(range(n), key=lambda i: weights[i])   # ascending, ties by position
+    straws = [0] * n
+    length, below, last = 1.0, 0.0, 0.0
+    left = n
+    k = 0
+    while k < n:
+        cur = weights[order[k]]
+        if cur == 0:                     # a zero weight never wins: straw 0
+            k += 1
+            if calc_version >= 1:
+                left -= 1
+            continue
+        straws[order[k]] = int(length * 0x10000) & MASK32
+        k += 1
+        if k == n:
+            break
+        nxt = weights[order[k]]
+        if calc_version == 0:
+            if nxt == cur:               # same weight as the previous item: same straw
+                continue
+            below += (cur - last) * left
+            j = k                        # v0: drop the whole next group from the count
+            while j < n and weights[order[j]] == nxt:
+                left -= 1
+                j += 1
+        else:
+            below += (cur - last) * left
+            left -= 1
+        gap = (left * (nxt - cur)) & MASK32          # unsigned 32-bit product in C
+        p_below = below / (below + gap)
+        length *= math.pow(1.0 / p_below, 1.0 / left)
+        last = float(cur)
+    return straws
+# --8<-- [end:straw_v1]
 
 
 def _tree_height(n: int) -> int:
@@ -388,6 +463,14 @@ def _float_weight(text: str) -> int:
         raise ValueError(f"weight {text} out of range (0 to 65535)")
     f32 = struct.unpack("f", struct.pack("f", f))[0]   # strtof rounds to float
     return int(f32 * 65536.0)                          # exact, then truncated
+
+
+def _int(text: str, what: str) -> int:
+    """An integer field of the map, or a ValueError that names the field."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not an integer") from None
 
 
 class _Tokens:
@@ -445,6 +528,8 @@ class Rule:
     name: str
     type: str
     steps: List[Tuple[str, int, int]]      # (op, arg1, arg2)
+    min_size: int = 1                      # crushtool --test without --num-rep
+    max_size: int = 10                     # tries min_size..max_size replicas
 
 
 TUNABLE_NAMES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
@@ -452,15 +537,20 @@ TUNABLE_NAMES = ("choose_local_tries", "choose_local_fallback_tries", "choose_to
                  "straw_calc_version", "allowed_bucket_algs")
 
 
+LEGACY_TUNABLES = dict(choose_local_tries=2, choose_local_fallback_tries=5, choose_total_tries=19,
+                       chooseleaf_descend_once=0, chooseleaf_vary_r=0, chooseleaf_stable=0,
+                       straw_calc_version=0, allowed_bucket_algs=22)
+
+
 class CrushMap:
     """A compiled CRUSH map: buckets (with shadow trees), rules, tunables."""
 
     def __init__(self) -> None:
-        # defaults of a map created by Ceph 16 (jewel tunables)
-        self.tunables: Dict[str, int] = dict(
-            choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
-            chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=1,
-            straw_calc_version=1, allowed_bucket_algs=54)
+        # A missing ``tunable`` line means the legacy (argonaut) value:
+        # CrushCompiler::compile() starts from set_tunables_legacy() "so that
+        # the compiled result of a given crush file is fixed for all time", and
+        # crushtool -d prints only the tunables that differ from it.
+        self.tunables: Dict[str, int] = dict(LEGACY_TUNABLES)
         self.devices: Dict[int, str] = {}
         self.device_class: Dict[int, str] = {}
         self.types: Dict[str, int] = {}
@@ -493,12 +583,20 @@ class CrushMap:
                 name = tk.next("tunable name")
                 if name not in TUNABLE_NAMES:
                     raise ValueError(f"tunable {name!r} not recognized (known: {', '.join(TUNABLE_NAMES)})")
-                m.tunables[name] = tk.int(f"tunable {name}")
+                value = tk.int(f"tunable {name}")
+                if not 0 <= value <= MASK32:
+                    raise ValueError(f"tunable {name} {value} out of range (0 to 4294967295)")
+                m.tunables[name] = value
             elif word == "device":
                 dev_id = tk.int("device id")
                 name = tk.next("device name")
                 if dev_id < 0:
                     raise ValueError(f"device {name}: id {dev_id} must be >= 0")
+                if dev_id in m.devices:
+                    raise ValueError(f"device id {dev_id} is defined twice "
+                                     f"({m.devices[dev_id]} and {name})")
+                if name in m.names:
+                    raise ValueError(f"device name {name!r} is defined twice")
                 m.devices[dev_id] = name
                 m.names[name] = dev_id
                 if tk.peek() == "class":
@@ -506,7 +604,10 @@ class CrushMap:
                     m._set_class(dev_id, tk.next("class name"))
             elif word == "type":
                 tid = tk.int("type id")
-                m.types[tk.next("type name")] = tid
+                tname = tk.next("type name")
+                if tid < 0 or tid in m.types.values() or tname in m.types:
+                    raise ValueError(f"type {tid} {tname}: id or name defined twice, or id < 0")
+                m.types[tname] = tid
             elif word == "rule":
                 name = tk.next("rule name")
                 if name != "{":
@@ -519,7 +620,8 @@ class CrushMap:
             elif tk.peek() not in (None, "{") and tk.peek2() == "{":
                 m._parse_bucket(word, tk.next(), tk)
             else:
-                raise ValueError(f"unexpected {word!r} in crush map")
+                raise ValueError(f"unknown keyword {word!r} in crush map (expected tunable, "
+                                 "device, type, a bucket 'TYPE NAME {', rule or choose_args)")
         m.max_devices = max(m.devices) + 1 if m.devices else 0
         m._build_shadow_trees()
         for name, lines in rules_pending:
@@ -567,25 +669,32 @@ class CrushMap:
             key = line[0]
             if key == "id":
                 if len(line) == 4 and line[2] == "class":
-                    classes[line[3]] = int(line[1])
+                    cid = _int(line[1], f"bucket {name!r}: class id")
+                    if cid >= 0 or cid in classes.values():
+                        raise ValueError(f"bucket {name!r}: class id {cid} invalid "
+                                         "(must be < 0 and unique)")
+                    classes[line[3]] = cid
                     if line[3] not in self.classes:
                         self.classes.append(line[3])
                 else:
-                    bid = int(line[1])
+                    bid = _int(line[1], f"bucket {name!r}: id")
             elif key == "alg":
                 if line[1] not in ALGS:
                     raise ValueError(f"bucket {name!r}: unknown alg {line[1]!r} "
                                      f"(one of {', '.join(ALGS)})")
                 alg = ALGS[line[1]]
             elif key == "hash":
-                hsh = 0 if line[1] == "rjenkins1" else int(line[1])
+                hsh = 0 if line[1] == "rjenkins1" else _int(line[1], f"bucket {name!r}: hash")
                 if hsh != 0:
                     raise ValueError(f"bucket {name!r}: hash {hsh} unsupported (only 0, rjenkins1)")
             elif key == "item":
                 iname = line[1]
+                if iname == name:
+                    raise ValueError(f"bucket {name!r} contains itself")
                 if iname not in self.names:
                     raise ValueError(f"bucket {name!r}: item {iname!r} is not defined "
-                                     "(define devices and child buckets first)")
+                                     "(define devices and child buckets first; "
+                                     "a cycle of buckets cannot be compiled)")
                 item = self.names[iname]
                 w: Optional[int] = None
                 pos: Optional[int] = None
@@ -594,17 +703,32 @@ class CrushMap:
                     if rest[j] == "weight":
                         w = _float_weight(rest[j + 1])
                     elif rest[j] == "pos":
-                        pos = int(rest[j + 1])
+                        pos = _int(rest[j + 1], f"bucket {name!r}: pos")
+                        if pos < 0:
+                            raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} "
+                                             "out of range (0 or more)")
                 if w is None:   # a bucket's own weight, or 1.0 for a device
                     w = self.buckets[item].weight if item < 0 else 0x10000
+                if item >= 0 and w > 100 * 0x10000:      # CrushCompiler's limits
+                    raise ValueError(f"bucket {name!r}: device weight {w / 0x10000:.3f} of "
+                                     f"{iname} out of range (0 to 100)")
+                if item < 0 and w > 65535 * 0x10000:
+                    raise ValueError(f"bucket {name!r}: bucket weight {w / 0x10000:.3f} of "
+                                     f"{iname} out of range (0 to 65535)")
                 entries.append((iname, w, pos))
             else:
                 raise ValueError(f"bucket {name!r}: unexpected {key!r}")
-        if alg == ALGS["straw"]:
-            raise ValueError(f"bucket {name!r}: straw (v1) buckets are not supported; "
-                             "use straw2 (ceph osd crush set-all-straw-buckets-to-straw2)")
         if alg < 0:
             raise ValueError(f"bucket {name!r}: missing alg (one of {', '.join(ALGS)})")
+        total = sum(w or 0 for _, w, _ in entries)
+        if alg == ALGS["uniform"] and entries:
+            total = (entries[0][1] or 0) * len(entries)
+            if not entries[0][1]:
+                raise ValueError(f"bucket {name!r}: uniform bucket with item weight 0 "
+                                 "(crushtool aborts on it; weight > 0 required)")
+        if total > MASK32:
+            raise ValueError(f"bucket {name!r}: total weight {total / 0x10000:.3f} "
+                             "out of range (at most 65535.999)")
         size = len(entries)
         used = {p for _, _, p in entries if p is not None}
         if used:
@@ -624,9 +748,14 @@ class CrushMap:
             bid = -1
             while bid in self.buckets:
                 bid -= 1
-        if bid in self.buckets or bid >= 0:
+        shadow_ids = {v for d in self.class_bucket.values() for v in d.values()}
+        if bid in self.buckets or bid >= 0 or bid in shadow_ids or bid in classes.values():
             raise ValueError(f"bucket {name!r}: duplicate or invalid id {bid} (must be < 0, unique)")
-        b = Bucket(bid, name, self.types[type_name], alg, hsh, items, weights)
+        for cid in classes.values():
+            if cid in self.buckets or cid in shadow_ids:
+                raise ValueError(f"bucket {name!r}: class id {cid} already used (must be unique)")
+        b = Bucket(bid, name, self.types[type_name], alg, hsh, items, weights,
+                   self.tunables["straw_calc_version"])
         b.prepare()
         self.buckets[bid] = b
         self.names[name] = bid
@@ -635,21 +764,24 @@ class CrushMap:
 
     def _parse_rule(self, name: str, lines: List[List[str]]) -> None:
         rid, rtype, steps = None, "replicated", []
+        sizes = {"min_size": 1, "max_size": 10}
         for line in lines:
             key = line[0]
             if key in ("id", "ruleset"):
-                rid = int(line[1])
+                rid = _int(line[1], f"rule {name!r}: id")
+                if not 0 <= rid < 256:
+                    raise ValueError(f"rule {name!r}: id {rid} out of range (0 to 255)")
             elif key == "type":
                 rtype = line[1]
             elif key in ("min_size", "max_size"):
-                continue
+                sizes[key] = _int(line[1], f"rule {name!r}: {key}")
             elif key == "step":
                 steps.append(self._parse_step(name, line[1:]))
         if rid is None:
             raise ValueError(f"rule {name!r}: missing id")
         if rid in self.rules:
             raise ValueError(f"rule {rid} already exists")
-        self.rules[rid] = Rule(rid, name, rtype, steps)
+        self.rules[rid] = Rule(rid, name, rtype, steps, sizes["min_size"], sizes["max_size"])
 
     def _parse_step(self, rname: str, w: List[str]) -> Tuple[str, int, int]:
         op = w[0] if w else ""
@@ -666,7 +798,10 @@ class CrushMap:
         if op == "emit":
             return ("emit", 0, 0)
         if op in ("choose", "chooseleaf"):
-            mode, n, type_name = w[1], int(w[2]), w[4]
+            if len(w) != 5:
+                raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
+                                 "(expected: choose|chooseleaf firstn|indep N type T)")
+            mode, n, type_name = w[1], _int(w[2], f"rule {rname!r}: {op} count"), w[4]
             if mode not in ("firstn", "indep") or w[3] != "type":
                 raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
                                  "(expected: choose|chooseleaf firstn|indep N type T)")
@@ -676,11 +811,13 @@ class CrushMap:
         if op in ("set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
                   "set_choose_local_fallback_tries", "set_chooseleaf_vary_r",
                   "set_chooseleaf_stable"):
-            return (op, int(w[1]), 0)
+            if len(w) != 2:
+                raise ValueError(f"rule {rname!r}: step {op} takes one integer")
+            return (op, _int(w[1], f"rule {rname!r}: {op}"), 0)
         raise ValueError(f"rule {rname!r}: unknown step {' '.join(w)!r}")
 
     def _parse_choose_args(self, tk: _Tokens) -> None:
-        index = int(tk.next("choose_args index"))
+        index = _int(tk.next("choose_args index"), "choose_args index")
         if index >= 1 << 63:                 # printed unsigned: -1 is the default set
             index -= 1 << 64
         tk.expect("{")
@@ -757,7 +894,8 @@ class CrushMap:
             bno = -1
             while bno in self.buckets or bno in used_ids:
                 bno -= 1
-        clone = Bucket(bno, copy_name, orig.type, orig.alg, orig.hash, items, weights)
+        clone = Bucket(bno, copy_name, orig.type, orig.alg, orig.hash, items, weights,
+                       self.tunables["straw_calc_version"])
         clone.prepare()
         self.buckets[bno] = clone
         self.names[copy_name] = bno
@@ -819,6 +957,18 @@ class CrushMap:
             st[1] += 1
         return b.items[perm[pr]]
 
+    # --8<-- [start:straw_choose]
+    @staticmethod
+    def _straw_choose(b: Bucket, x: int, r: int) -> int:
+        """straw (v1): 16-bit hash times the precomputed straw length, longest wins."""
+        high, high_draw = 0, -1
+        for i, item in enumerate(b.items):
+            draw = (fast_hash32_3(x, item, r) & 0xFFFF) * b.straws[i]
+            if draw > high_draw:
+                high, high_draw = i, draw
+        return b.items[high]
+    # --8<-- [end:straw_choose]
+
     def _list_choose(self, b: Bucket, x: int, r: int) -> int:
         for i in range(len(b.items) - 1, -1, -1):
             w = hash32_4(x, b.items[i], r, b.id) & 0xFFFF
@@ -850,6 +1000,8 @@ class CrushMap:
             if item is None:
                 item = work[key] = self._straw2(b, x, r, None, position)
             return item
+        if alg == 4:
+            return self._straw_choose(b, x, r)
         if alg == 1:
             return self._perm_choose(b, work, x, r)
         if alg == 2:
@@ -1127,37 +1279,65 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("-i", dest="map", required=True, help="map in crushtool text format (crushtool -d)")
     p.add_argument("--test", action="store_true", help="accepted for crushtool compatibility")
     p.add_argument("--rule", type=int, default=-1, help="rule id (default: all rules)")
-    p.add_argument("--num-rep", type=int, required=True, help="number of replicas / EC k+m")
+    p.add_argument("--num-rep", type=int, default=None,
+                   help="number of replicas / EC k+m (default: each of the rule's "
+                        "min_size..max_size, as crushtool does)")
     p.add_argument("--min-x", type=int, default=0)
     p.add_argument("--max-x", type=int, default=1023)
-    p.add_argument("--show-mappings", action="store_true", help="print one line per x (default)")
+    p.add_argument("--x", type=int, default=None, help="a single input (sets min-x = max-x)")
+    p.add_argument("--show-mappings", action="store_true", help="print one line per x")
+    p.add_argument("--show-bad-mappings", action="store_true",
+                   help="print inputs that got fewer OSDs than asked, or a hole")
     p.add_argument("--weight", nargs=2, action="append", default=[], metavar=("DEV", "WEIGHT"),
                    help="reweight of a device, 0.0 to 1.0, like crushtool --weight (repeatable)")
     a = p.parse_args(argv)
     try:
+        if a.x is not None:
+            a.min_x = a.max_x = a.x
         if a.min_x > a.max_x or a.min_x < 0:
             raise ValueError(f"x range {a.min_x}..{a.max_x} invalid (0 <= min-x <= max-x)")
+        if a.num_rep is not None and a.num_rep < 1:
+            raise ValueError(f"num-rep {a.num_rep} out of range (1 or more)")
         try:
             with open(a.map, encoding="utf-8") as f:
                 m = CrushMap.parse(f.read())
         except OSError as e:
             raise ValueError(f"cannot read map {a.map}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"map {a.map} is not text (decompile it with crushtool -d)") from None
+        if a.rule >= 0 and a.rule not in m.rules:
+            raise ValueError(f"rule {a.rule} does not exist (rules: {sorted(m.rules)})")
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
         weight = m.default_weights()
         for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
-            d, f = int(dev), float(value)
+            d, f = _int(dev, "--weight device"), _float_arg(value)
             if not 0 <= d < m.max_devices:
                 raise ValueError(f"--weight device {d} out of range (0 to {m.max_devices - 1})")
             weight[d] = min(max(int(f * 0x10000), 0), 0x10000)
         lines = []
         for r in rules:
-            for x in range(a.min_x, a.max_x + 1):
-                lines.append(format_mapping(r, x, m.do_rule(r, x, a.num_rep, weight, 0)))
+            reps = ([a.num_rep] if a.num_rep is not None
+                    else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1))
+            for nr in reps:
+                for x in range(a.min_x, a.max_x + 1):
+                    out = m.do_rule(r, x, nr, weight, 0)
+                    if a.show_mappings:
+                        lines.append(format_mapping(r, x, out))
+                    if a.show_bad_mappings and (len(out) != nr or CRUSH_ITEM_NONE in out):
+                        lines.append(f"bad mapping rule {r} x {x} num_rep {nr} result "
+                                     f"[{','.join(str(o) for o in out)}]")
         sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
     except ValueError as e:
         print(f"crush.py: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _float_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--weight value {text!r} is not a number (0.0 to 1.0)") from None
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def cluster_map(hosts: Sequence[Sequence[float]]) -> crush.CrushMap:
     appending an OSD to the last host or a new host keeps every other id."""
     if not hosts or any(not h for h in hosts):
         raise ValueError(f"need at least one host with at least one OSD (got {len(hosts)} hosts)")
-    lines = ["type 0 osd", "type 1 host", "type 2 root"]
+    # Ceph 16's tunables (a map without tunable lines gets the legacy ones)
+    lines = [crush.EXAMPLE_MAP.split("device 0")[0].strip(), "type 0 osd", "type 1 host", "type 2 root"]
     buckets, osd = [], 0
     for i, weights in enumerate(hosts):
         items = []

@@ -2,7 +2,8 @@
 
 A generated map has a root, optional racks, hosts and OSDs with random
 fan-out, weights that include 0 and fractions, optional device classes, a mix
-of bucket algorithms (mostly straw2) and a set of rules: replicated and EC
+of bucket algorithms (straw2 by default; straw v1, list, tree, uniform on
+request), a chosen ``tunable`` block (PROFILES: argonaut ... jewel) and a set of rules: replicated and EC
 (indep), choose + chooseleaf, several take/emit blocks, ``take ... class``,
 ``set_choose_tries``/``set_chooseleaf_tries``.  ``crushtool -c`` compiles it;
 ``crushtool -d`` gives back the canonical text (with the shadow-tree ids) that
@@ -24,6 +25,38 @@ tunable chooseleaf_stable 1
 tunable straw_calc_version 1
 tunable allowed_bucket_algs 54
 """
+# The tunables of each named profile, as CrushWrapper.h (Ceph 16.2) sets them
+# in set_tunables_argonaut() ... set_tunables_jewel(); straw_calc_version is
+# not part of a profile (legacy maps have 0, maps created since firefly 1).
+PROFILES = {
+    "argonaut": dict(choose_local_tries=2, choose_local_fallback_tries=5, choose_total_tries=19,
+                     chooseleaf_descend_once=0, chooseleaf_vary_r=0, chooseleaf_stable=0,
+                     allowed_bucket_algs=22),
+    "bobtail": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
+                    chooseleaf_descend_once=1, chooseleaf_vary_r=0, chooseleaf_stable=0,
+                    allowed_bucket_algs=22),
+    "firefly": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
+                    chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=0,
+                    allowed_bucket_algs=22),
+    "hammer": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
+                   chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=0,
+                   allowed_bucket_algs=54),
+    "jewel": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
+                  chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=1,
+                  allowed_bucket_algs=54),
+}
+
+
+def tunables_text(values: dict, straw_calc_version: int = 1) -> str:
+    """``tunable`` lines in the order crushtool -d prints them."""
+    order = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
+             "chooseleaf_descend_once", "chooseleaf_vary_r", "chooseleaf_stable")
+    lines = [f"tunable {k} {values[k]}" for k in order]
+    lines.append(f"tunable straw_calc_version {straw_calc_version}")
+    lines.append(f"tunable allowed_bucket_algs {values.get('allowed_bucket_algs', 54)}")
+    return "\n".join(lines) + "\n"
+
+
 TYPES = "type 0 osd\ntype 1 host\ntype 2 rack\ntype 3 root\n"
 WEIGHTS = ["1.000", "1.000", "2.000", "0.500", "0.000", "0.731", "3.639", "0.01", "7.277", "1.5"]
 
@@ -34,8 +67,12 @@ def _weight(rng: random.Random) -> str:
     return rng.choice(WEIGHTS)
 
 
-def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("straw2",)) -> Tuple[str, List[int]]:
+def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("straw2",),
+             tunables: str = TUNABLES, root_alg: str = "straw2") -> Tuple[str, List[int]]:
     """Return (text map, list of rule ids) for crushtool -c.
+
+    ``tunables`` is the map's ``tunable`` block (default: Ceph 16's), and
+    ``root_alg`` the algorithm of the root bucket.
 
     With device classes only straw2 is used: Ceph 16's crushtool cannot clone
     some legacy buckets (uniform, tree, list) into shadow trees and then
@@ -58,6 +95,8 @@ def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("str
             hname = f"host{r}-{h}"
             items = []
             uniform_w = _weight(rng)
+            if alg == "uniform" and float(uniform_w) == 0:   # crushtool -c aborts on it
+                uniform_w = "1.000"
             for _ in range(n_osd):
                 cls = f" class {rng.choice(cls_names)}" if classes else ""
                 dev_lines.append(f"device {osd} osd.{osd}{cls}")
@@ -77,7 +116,7 @@ def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("str
             next_id -= 1
             rack_names.append(rname)
     top = rack_names or host_names
-    bucket_text.append("root default {\n\tid -1\n\talg straw2\n\thash 0\n"
+    bucket_text.append(f"root default {{\n\tid -1\n\talg {root_alg}\n\thash 0\n"
                        + "\n".join(f"\titem {i}" for i in top) + "\n}\n")
     rules = []
 
@@ -117,7 +156,7 @@ def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("str
                 shadow_id -= 1
             head, rest = b.split("\talg", 1)
             bucket_text[i] = head + extra + "\talg" + rest
-    text = (TUNABLES + "\n".join(dev_lines) + "\n" + TYPES + "".join(bucket_text) + "".join(rules))
+    text = (tunables + "\n".join(dev_lines) + "\n" + TYPES + "".join(bucket_text) + "".join(rules))
     return text, list(range(len(rules)))
 
 
