@@ -134,7 +134,10 @@ def parse_size(text: str) -> int:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([bskmgtBSKMGT]?)", text.strip())
     if not m:
         raise ValueError(f"bad size {text!r}: accepted e.g. 512k, 10M, 1.5G, 2T")
-    return math.ceil(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    size = math.ceil(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if size > 2**63:
+        raise ValueError(f"size {text!r} too large: accepted up to 8 EiB (a bound of this model)")
+    return size
 
 
 def extents_from_spec(vg: VG, spec: str) -> int:

@@ -38,6 +38,8 @@ from typing import Sequence
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0 (accepted: a positive number), got {value}")
+    if value > 2**64:
+        raise ValueError(f"{name} must be at most 2**64 (a bound of this calculator), got {value}")
 
 
 # --8<-- [start:space]

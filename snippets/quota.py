@@ -50,6 +50,8 @@ class Quota:
     def __post_init__(self) -> None:
         if min(self.soft, self.hard, self.grace, self.used) < 0:
             raise ValueError("limits, grace and usage must be >= 0")
+        if max(self.soft, self.hard, self.used) > 2**53:
+            raise ValueError("limits and usage must be at most 2**53 KiB (8 EiB, a bound of this model)")
         if self.hard and self.soft > self.hard:
             raise ValueError(f"soft limit {self.soft} above hard limit {self.hard}; "
                              "accepted: 0 <= soft <= hard, or hard = 0 (no limit)")
@@ -117,7 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parts = e.split(":")
             if len(parts) != 3:
                 raise ValueError(f"event {e!r}: accepted T:OP:KIB, e.g. 0:write:100")
-            events.append((int(parts[0]), parts[1], int(parts[2])))
+            if not (parts[0].isdigit() and parts[2].isdigit()):
+                raise ValueError(f"event {e!r}: T and KIB must be whole numbers, e.g. 0:write:100")
+            t, kib = int(parts[0]), int(parts[2])
+            if not (t <= 2**53 and kib <= 2**53):
+                raise ValueError(f"event {e!r}: T and KIB must be 0..2**53 (a bound of this model)")
+            events.append((t, parts[1], kib))
         for line in replay(q, events):
             print(line)
     except ValueError as exc:

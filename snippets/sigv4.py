@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", default="20130524T000000Z")
     args = parser.parse_args(argv)
     try:
+        if not args.url_host.strip() or any(c.isspace() for c in args.url_host):
+            raise ValueError(f"host must be a name such as examplebucket.s3.amazonaws.com, got {args.url_host!r}")
         headers = {}
         for h in args.header:
             name, sep, value = h.partition(":")

@@ -1,0 +1,254 @@
+"""Every snippet with a CLI, run as `python snippets/X.py ...` with bad arguments and bad inputs.
+
+The rule (CONTRIBUTING.md, "worked examples"): bad input gives exit status 2,
+a one-line message on stderr that names the problem, and never a traceback.
+argparse's own errors count as one line: the "usage:" lines it prints first
+are not the message.  A few inputs are not errors for the tool being imitated
+and keep their documented status: an empty or random file is a valid exports
+file to lint (0 clean, 1 problems), fstab.py passes an empty fstab, qcow2.py
+reports a non-qcow2 file as "raw" like `qemu-img info`, and rawdisk.py shows
+an image without an MBR as `"mbr_signature": null`.
+
+Bad inputs used everywhere: a missing file, a directory, an empty file,
+random bytes, negative, non-numeric, NaN and huge numbers, unknown options.
+The cases run in a thread pool (each is its own interpreter) to keep the
+file well under a minute.
+"""
+from __future__ import annotations
+
+import random
+import re
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SNIPPETS = Path(__file__).resolve().parents[2] / "snippets"
+M, D, E, R, PORT = "{missing}", "{dir}", "{empty}", "{random}", "{free_port}"
+HUGE = "1" + "0" * 30
+
+
+@dataclass(frozen=True)
+class Case:
+    snippet: str
+    args: tuple[str, ...]
+    problem: str                  # regular expression the message line must contain
+    status: int = 2
+
+
+def c(snippet: str, args: list[str], problem: str, status: int = 2) -> Case:
+    return Case(snippet, tuple(args), problem, status)
+
+
+PL = ["--pool", "1", "--pg-num", "8", "--size", "3", "--rule", "0", "obj"]
+OC = ["--ram-gib", "64", "--vm-vcpus", "2", "--vm-ram-gib", "4"]
+PC = ["--bandwidth", "1GiB", "--dirty", "1MiB"]
+
+CASES = [
+    c("ceph_calc", ["pg", "--osds", "-1"], r"osds must be between 1 and 100000 \(got -1\)"),
+    c("ceph_calc", ["pg", "--osds", "abc"], r"invalid int value: 'abc'"),
+    c("ceph_calc", ["pg", "--osds", HUGE], r"osds must be between 1 and 100000"),
+    c("ceph_calc", ["capacity", "--raw", "abc"], r"size must look like 100T"),
+    c("ceph_calc", ["capacity", "--raw", "1e999T"], r"raw_bytes must be between 0 and"),
+    c("ceph_calc", ["quorum", "-3"], r"n must be between 1 and 99"),
+    c("ceph_calc", ["quorum", "abc"], r"invalid int value"),
+    c("ceph_calc", ["durability", "--p", "nan"], r"p must be between 0.0 and 1.0 \(got nan\)"),
+    c("ceph_calc", ["durability", "--p", "2"], r"p must be between 0.0 and 1.0"),
+    c("ceph_calc", ["--bogus"], r"required: cmd"),
+    c("ceph_placement", ["--crush", M, *PL], r"cannot read crush map .*missing: No such file"),
+    c("ceph_placement", ["--crush", D, *PL], r"cannot read crush map .*: Is a directory"),
+    c("ceph_placement", ["--crush", E, *PL], r"rule 0 does not exist|empty|no rules"),
+    c("ceph_placement", ["--crush", R, *PL], r"(?i)utf-8|not text|decode"),
+    c("ceph_placement", ["--crush", E, *PL[:2], "--pg-num", "-8", *PL[4:]], r"pg_num -8 out of range"),
+    c("ceph_placement", ["--crush", E, "--pool", "x", *PL[2:]], r"--pool: invalid int value: 'x'"),
+    c("ceph_placement", ["--bogus"], r"required: --crush"),
+    c("crush", ["-i", M, "--num-rep", "3"], r"cannot read map .*missing: No such file"),
+    c("crush", ["-i", D, "--num-rep", "3"], r"cannot read map .*: Is a directory"),
+    c("crush", ["-i", R, "--num-rep", "3"], r"is not text \(decompile it with crushtool -d\)"),
+    c("crush", ["-i", E, "--num-rep", "-1"], r"num-rep -1 out of range"),
+    c("crush", ["-i", E, "--num-rep", "abc"], r"invalid int value: 'abc'"),
+    c("crush", ["-i", E, "--num-rep", "3", "--min-x", "5", "--max-x", "1"], r"x range 5..1 invalid"),
+    c("crush", ["--bogus"], r"required: -i"),
+    c("crush_sim", ["--hosts", "-1"], r"need at least one host"),
+    c("crush_sim", ["--hosts", "abc"], r"invalid int value"),
+    c("crush_sim", ["--pgs", "99999999999"], r"--pgs 99999999999 out of range"),
+    c("crush_sim", ["--size", "0"], r"--size 0 out of range"),
+    c("crush_sim", ["--bogus"], r"unrecognized arguments: --bogus"),
+    c("dfcalc", [M], r"No such file or directory"),
+    c("dfcalc", ["--bogus", "x"], r"unrecognized arguments: --bogus"),
+    c("dfcalc", [], r"required: PATH"),
+    c("disk_limits", ["limits", "--sector-size", "-512"], r"sector size -512 is not supported"),
+    c("disk_limits", ["limits", "--sector-size", "abc"], r"invalid int value"),
+    c("disk_limits", ["limits", "--sector-size", HUGE], r"is not supported: use 512, 1024, 2048 or 4096"),
+    c("disk_limits", ["align", "-5"], r"start LBA -5 is negative"),
+    c("disk_limits", ["align", "abc"], r"invalid int value"),
+    c("disk_limits", ["--bogus"], r"required: cmd"),
+    c("exports", [M], r"cannot read .*missing: No such file or directory"),
+    c("exports", [D], r"cannot read .*: Is a directory"),
+    c("exports", [E], r"", status=0),
+    c("exports", [R], r"", status=1),
+    c("exports", ["--bogus", E], r"unrecognized arguments: --bogus"),
+    c("fstab", [M], r"No such file or directory"),
+    c("fstab", [D], r"Is a directory"),
+    c("fstab", [E], r"", status=0),
+    c("fstab", [R], r"is not UTF-8 text \(byte 0x[0-9a-f]{2} at offset \d+\)"),
+    c("fstab", ["--bogus"], r"unrecognized arguments: --bogus"),
+    c("kvm_mini", ["--message", ""], r"message must be 1 to 256 printable ASCII characters"),
+    c("kvm_mini", ["--message", "x" * 300], r"message must be 1 to 256 printable ASCII characters"),
+    c("kvm_mini", ["--message", "\x01"], r"printable ASCII"),
+    c("kvm_mini", ["--bogus"], r"unrecognized arguments: --bogus"),
+    c("lvm", ["--pv", "-1G", "-L 10M"], r"--pv: expected one argument"),
+    c("lvm", ["--pv", "abc", "-L 10M"], r"bad size 'abc'"),
+    c("lvm", ["--pv", "1G", "-L 99999999999999G"], r"too large: accepted up to 8 EiB"),
+    c("lvm", ["--pv", HUGE + "G", "-l 1"], r"too large: accepted up to 8 EiB"),
+    c("lvm", ["--pv", "1G", "--pe-size", "0", "-L 10M"], r"extent size 0 B"),
+    c("lvm", ["--pv", "1G", "-l 200%VG"], r"percent must be 1..100, got 200"),
+    c("lvm", ["--pv", "1G", "-l -5"], r"bad spec '-l -5'"),
+    c("lvm", ["--pv", "1G", "junk"], r"bad spec 'junk'"),
+    c("lvm", ["--bogus"], r"required: --pv"),
+    c("objcost", ["space", "-1"], r"size must be > 0"),
+    c("objcost", ["space", "abc"], r"invalid int value"),
+    c("objcost", ["space", HUGE], r"size must be at most 2\*\*64"),
+    c("objcost", ["time", "-5"], r"objects must be >= 0"),
+    c("objcost", ["latency", "--iops", "0", "--qd", "1"], r"iops must be > 0"),
+    c("objcost", ["latency", "--iops", "nan", "--qd", "1"], r"iops must be > 0 .*got nan"),
+    c("objcost", ["--bogus"], r"required: cmd"),
+    c("oncrpc", ["rpcinfo"], r"required: host"),
+    c("oncrpc", ["bogus", "127.0.0.1"], r"invalid choice: 'bogus'"),
+    c("oncrpc", ["rpcinfo", "127.0.0.1", "--port", "0"], r"port must be 1..65535, not '0'"),
+    c("oncrpc", ["rpcinfo", "127.0.0.1", "--port", "abc"], r"port must be 1..65535, not 'abc'"),
+    c("oncrpc", ["rpcinfo", "127.0.0.1", "--timeout", "nan"], r"timeout must be"),
+    c("oncrpc", ["rpcinfo", "127.0.0.1", "--port", PORT], r"127.0.0.1:\d+/tcp: Connection refused"),
+    c("overcommit", ["--cores", "-1", *OC], r"cores must be 1 to 65536, got -1"),
+    c("overcommit", ["--cores", "abc", *OC], r"invalid int value: 'abc'"),
+    c("overcommit", ["--cores", HUGE, *OC], r"cores must be 1 to 65536"),
+    c("overcommit", ["--cores", "8", *OC[:4], "--vm-ram-gib", "4", "--cpu-ratio", "nan"], r"--cpu-ratio"),
+    c("overcommit", ["--cores", "8", "--ram-gib", "64", "--vm-vcpus", "0", "--vm-ram-gib", "4"],
+      r"vm_vcpus must be 1 to 4096, got 0"),
+    c("overcommit", ["--bogus"], r"required: --cores"),
+    c("partition_table", [M], r"No such file or directory"),
+    c("partition_table", [D], r"refusing .*not on a real disk"),
+    c("partition_table", [E], r"0 bytes is too small|empty"),
+    c("partition_table", [R], r"no partition table"),
+    c("partition_table", ["--sector-size", "3", R], r"--sector-size: invalid choice: 3"),
+    c("partition_table", ["--bogus"], r"required: image"),
+    c("precopy", ["--memory", "abc", *PC], r"size must be a number with an optional unit"),
+    c("precopy", ["--memory", "8GiB", "--bandwidth", "0", "--dirty", "1MiB"], r"bandwidth must be > 0"),
+    c("precopy", ["--memory", "8GiB", *PC, "--max-rounds", "-1"], r"max_rounds must be 1 to 10000"),
+    c("precopy", ["--memory", HUGE + "GiB", *PC], r"memory must be at most 1 EiB"),
+    c("precopy", ["--memory", "8GiB", *PC, "--downtime-ms", "abc"], r"--downtime-ms: invalid int value"),
+    c("precopy", ["--bogus"], r"required: --memory"),
+    c("qcow2", [M], r"No such file or directory"),
+    c("qcow2", [D], r"refusing .*not on a real disk"),
+    c("qcow2", [E], r"", status=0),                      # qemu-img info: "file format: raw"
+    c("qcow2", [R], r"", status=0),
+    c("qcow2", ["read", R, "-1", "5"], r"bad size '-1'"),
+    c("qcow2", ["read", R, "abc", "5"], r"bad size 'abc'"),
+    c("qcow2", ["read", R, "0", HUGE], r"outside the disk"),
+    c("qcow2", ["check", M], r"No such file or directory"),
+    c("qcow2", ["--bogus"], r"required: image"),
+    c("quota", ["--soft", "-1", "--hard", "10", "0:write:5"], r"limits, grace and usage must be >= 0"),
+    c("quota", ["--soft", "abc", "--hard", "10", "0:write:5"], r"--soft: invalid int value"),
+    c("quota", ["--soft", "5", "--hard", "10", "junk"], r"event 'junk': accepted T:OP:KIB"),
+    c("quota", ["--soft", "5", "--hard", "10", "0:eat:5"], r"event 'eat': accepted 'write' or 'free'"),
+    c("quota", ["--soft", "50", "--hard", "10", "0:write:5"], r"soft limit 50 above hard limit 10"),
+    c("quota", ["--soft", "5", "--hard", "10", "0:write:" + HUGE], r"must be 0..2\*\*53"),
+    c("quota", ["--soft", "5", "--hard", "10", "x:write:5"], r"event 'x:write:5': T and KIB must be whole numbers"),
+    c("quota", ["--soft", "5", "--hard", "10", "0:write:-5"], r"T and KIB must be whole numbers"),
+    c("quota", ["--bogus"], r"required: --soft"),
+    c("raid", ["calc", "--level", "7", "1T", "1T"], r"unknown RAID level '7'"),
+    c("raid", ["calc", "--level", "5", "abc", "1T", "1T"], r"bad size 'abc'"),
+    c("raid", ["calc", "--level", "5", "1T"], r"RAID 5 needs at least 3 disks \(got 1\)"),
+    c("raid", ["calc", "--level", "5", "999999999x4TiB"], r"too many disks: accepted up to 1024"),
+    c("raid", ["calc", "--level", "5", "4TiB", "4TiB", "4TiB", "--ure", "nan"], r"ure_per_bit must be in \[0, 1\)"),
+    c("raid", ["calc", "--level", "5", "4TiB", "4TiB", "4TiB", "--disk-iops", "-5"], r"disk_iops .* must be > 0"),
+    c("raid", ["layout", "--level", "5", "--disks", "-3"], r"needs at least 3 member disks \(got -3\)"),
+    c("raid", ["layout", "--level", "5", "--disks", "abc"], r"invalid int value"),
+    c("raid", ["layout", "--level", "5", "--disks", "99999999"], r"accepted up to 64 disks"),
+    c("raid", ["layout", "--level", "5", "--disks", "4", "--stripes", "-3"], r"1..10000 stripes"),
+    c("raid", ["--bogus"], r"required: cmd"),
+    c("rawdisk", [M], r"No such file or directory"),
+    c("rawdisk", [D], r"refusing .*not on a real disk"),
+    c("rawdisk", [E], r"", status=0),                    # {"mbr_signature": null, ...}
+    c("rawdisk", [R], r"", status=0),
+    c("rawdisk", ["--bogus"], r"required: image"),
+    c("sigv4", ["GET", "host", "/path", "--date", "garbage"], r"amz_date must look like 20130524T000000Z"),
+    c("sigv4", ["GET", "host", "/path", "--header", "nocolon"], r"header must be 'Name: value'"),
+    c("sigv4", ["GET", "", "/path"], r"host must be a name"),
+    c("sigv4", ["--bogus"], r"required: method"),
+    c("swap", ["-1"], r"RAM must be > 0 GiB and <= 1048576 GiB, got -1"),
+    c("swap", ["abc"], r"invalid float value: 'abc'"),
+    c("swap", ["1e999"], r"got inf"),
+    c("swap", ["nan"], r"got nan"),
+    c("swap", [HUGE], r"got 1e\+30"),
+    c("swap", ["--bogus"], r"required: ram_gib"),
+]
+
+# Inputs the snippets owned by other chapters accept although they should not; reported, not
+# fixed here.  Each entry is (case, what happens today).
+KNOWN_GAPS = [
+    (c("crush", ["-i", E, "--num-rep", "3"], r"(empty|no rules|no devices)"), "exit 0, no output"),
+    (c("disk_limits", ["align", HUGE], r"(too large|out of range)"), "exit 0, prints an alignment"),
+]
+
+
+def _message_lines(stderr: str) -> list[str]:
+    """stderr without argparse's usage lines ("usage: ..." and its indented continuation)."""
+    return [line for line in stderr.splitlines() if not line.startswith("usage:") and not line.startswith(" ")]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[Case, subprocess.CompletedProcess]:
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "adir").mkdir()
+    (tmp / "empty").write_bytes(b"")
+    (tmp / "random").write_bytes(random.Random(2).randbytes(4096))
+    with socket.socket() as s:                 # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subst = {"missing": str(tmp / "missing"), "dir": str(tmp / "adir"), "empty": str(tmp / "empty"),
+             "random": str(tmp / "random"), "free_port": str(port)}
+
+    def run(case: Case) -> subprocess.CompletedProcess:
+        args = [a.format(**subst) if a.startswith("{") else a for a in case.args]
+        return subprocess.run([sys.executable, str(SNIPPETS / f"{case.snippet}.py"), *args], cwd=tmp,
+                              capture_output=True, text=True, errors="replace", timeout=60,
+                              stdin=subprocess.DEVNULL)
+    everything = CASES + [case for case, _ in KNOWN_GAPS]
+    with ThreadPoolExecutor(4) as pool:
+        return dict(zip(everything, pool.map(run, everything)))
+
+
+def test_every_snippet_with_a_cli_is_covered():
+    with_cli = {p.stem for p in SNIPPETS.glob("*.py") if "argparse" in p.read_text(encoding="utf-8")}
+    assert with_cli == {case.snippet for case in CASES}
+    for name in with_cli:                      # and each gets an unknown option or a missing argument
+        assert any(case.snippet == name and ("--bogus" in case.args or not case.args or
+                   re.search("required", case.problem)) for case in CASES), name
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda k: f"{k.snippet}-{'_'.join(k.args)[:40]}")
+def test_bad_input_gives_status_one_line_and_no_traceback(results, case):
+    proc = results[case]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == case.status, proc
+    if case.status == 2:
+        lines = _message_lines(proc.stderr)
+        assert len(lines) == 1, proc.stderr
+        assert re.search(case.problem, lines[0]), lines[0]
+    else:
+        assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("case, today", KNOWN_GAPS, ids=lambda k: getattr(k, "snippet", ""))
+def test_known_gaps_in_other_chapters_snippets(results, case, today):
+    """No traceback even here; the exit status and message are what should change."""
+    proc = results[case]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    if proc.returncode != 2:
+        pytest.xfail(f"{case.snippet}.py {' '.join(case.args)}: {today} (reported to its owner)")
+    assert re.search(case.problem, _message_lines(proc.stderr)[0])
