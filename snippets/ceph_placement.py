@@ -7,7 +7,14 @@
 2. PG -> OSDs, by CRUSH: with the pool flag ``hashpspool`` (default since
    Ceph 0.80) the CRUSH input is ``x = crush_hash32_2(stable_mod(ps, pgp_num),
    pool)``, so PG 0 of every pool lands in a different place; the pool's rule
-   then picks ``size`` OSDs (snippets/crush.py).
+   then picks ``size`` OSDs (snippets/crush.py).  A pool without the flag
+   (created before Firefly, or with ``osd_pool_default_flag_hashpspool =
+   false``) uses ``x = stable_mod(ps, pgp_num) + pool``: PG 1.4 and PG 2.3
+   then get the same OSDs (pg_pool_t::raw_pg_to_pps in src/osd/osd_types.cc).
+
+Not covered: RADOS namespaces and locator keys (they change the string that
+is hashed); osdmaptool --test-map-object has no option for either, so there
+is no offline tool to test them against.
 
 As a script it is the twin of ``osdmaptool OSDMAP --test-map-object NAME
 --pool ID`` with all OSDs up and in (reweight 1.0):
@@ -23,6 +30,8 @@ As a script it is the twin of ``osdmaptool OSDMAP --test-map-object NAME
 44
 >>> stable_mod(250, 200, 255)              # 250 >= 200: fold with the smaller mask
 122
+>>> crush_input(4, 1, 8, hashpspool=False) == crush_input(3, 2, 8, hashpspool=False)
+True
 >>> pg_of_object("foo", 0)
 Traceback (most recent call last):
 ...
@@ -88,23 +97,27 @@ def pg_of_object(name: str, pg_num: int) -> int:
 
 
 # --8<-- [start:pg_to_osds]
-def crush_input(ps: int, pool: int, pgp_num: int) -> int:
-    """hashpspool: mix the pool id in, so equal PG numbers of two pools differ."""
-    return crush.hash32_2(stable_mod(ps, pgp_num, pg_num_mask(pgp_num)), pool)
+def crush_input(ps: int, pool: int, pgp_num: int, hashpspool: bool = True) -> int:
+    """hashpspool: mix the pool id in, so equal PG numbers of two pools differ;
+    without it the pool id is simply added (legacy pools)."""
+    folded = stable_mod(ps, pgp_num, pg_num_mask(pgp_num))
+    if hashpspool:
+        return crush.hash32_2(folded, pool)
+    return (folded + pool) & M32
 
 
 def pg_to_osds(cmap: crush.CrushMap, rule: int, ps: int, pool: int, pgp_num: int,
-               size: int) -> List[int]:
+               size: int, hashpspool: bool = True) -> List[int]:
     """Raw OSD set of a PG with every OSD up and in (weight 0x10000)."""
     weight = [0x10000] * cmap.max_devices
     # firstn rules (replicated pools) never leave holes; indep rules (EC pools)
     # keep a missing shard's position as 2147483647, as osdmaptool prints it
-    return cmap.do_rule(rule, crush_input(ps, pool, pgp_num), size, weight, pool)
+    return cmap.do_rule(rule, crush_input(ps, pool, pgp_num, hashpspool), size, weight, pool)
 # --8<-- [end:pg_to_osds]
 
 
 def map_object(cmap: crush.CrushMap, name: str, pool: int, pg_num: int, size: int,
-               rule: int, pgp_num: Optional[int] = None) -> str:
+               rule: int, pgp_num: Optional[int] = None, hashpspool: bool = True) -> str:
     """One line as osdmaptool --test-map-object prints it."""
     pgp = pg_num if pgp_num is None else pgp_num
     if not 1 <= pgp <= pg_num:
@@ -113,7 +126,7 @@ def map_object(cmap: crush.CrushMap, name: str, pool: int, pg_num: int, size: in
         raise ValueError(f"pool id {pool} out of range (0 or more)")
     raw = str_hash_rjenkins(name.encode("utf-8"))
     ps = stable_mod(raw, pg_num, pg_num_mask(pg_num))
-    osds = pg_to_osds(cmap, rule, raw, pool, pgp, size)
+    osds = pg_to_osds(cmap, rule, raw, pool, pgp, size, hashpspool)
     return f" object '{name}' -> {pool}.{ps:x} -> [{','.join(str(o) for o in osds)}]"
 
 
@@ -125,6 +138,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--pgp-num", type=int, default=None, help="default: pg-num")
     p.add_argument("--size", type=int, required=True, help="replicas, or k+m for EC")
     p.add_argument("--rule", type=int, required=True, help="crush rule id of the pool")
+    p.add_argument("--no-hashpspool", action="store_true",
+                   help="the pool lacks the hashpspool flag (x = PG number + pool id)")
     p.add_argument("objects", nargs="+", help="object names")
     a = p.parse_args(argv)
     try:
@@ -138,7 +153,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except OSError as e:
             raise ValueError(f"cannot read crush map {a.crush}: {e.strerror}") from None
         for name in a.objects:
-            print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num))
+            print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
+                             not a.no_hashpspool))
     except ValueError as e:
         print(f"ceph_placement.py: {e}", file=sys.stderr)
         return 2

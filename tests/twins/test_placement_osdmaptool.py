@@ -10,6 +10,12 @@ from tests/twins/crush_gen.py is imported into it, and then
   ``osdmaptool --mark-up-in --test-map-object NAME --pool 1`` prints;
 * every PG of the pool must map to the OSDs of ``--test-map-pgs-dump``.
 
+One case is a legacy pool without the ``hashpspool`` flag (osdmaptool
+honours ``--osd_pool_default_flag_hashpspool=false``), where the CRUSH input
+is PG number + pool id.  RADOS namespaces and locator keys cannot be tested
+here: ``osdmaptool --test-map-object`` has no option for them (16.2.15
+``osdmaptool --help``: ``--test-map-object <objectname> [--pool <poolid>]``).
+
 ``--mark-up-in`` is needed (a fresh map has every OSD down and out), and it
 also sets the crush weight of OSDs of weight 0 to 1.0, so the maps here have
 no zero device weights; the test checks that the crush map osdmaptool uses is
@@ -45,12 +51,15 @@ def object_names(rng: random.Random, n: int) -> list[str]:
     return names
 
 
-# (seed, device classes?, pg bits, pgp bits, pool size)
-CASES = [(302, True, 0, 0, 3), (404, False, 2, 1, 3), (505, True, 3, 3, 2), (606, False, 1, 1, 4)]
+# (seed, device classes?, pg bits, pgp bits, pool size, hashpspool)
+CASES = [(302, True, 0, 0, 3, True), (404, False, 2, 1, 3, True), (505, True, 3, 3, 2, True),
+         (606, False, 1, 1, 4, True),
+         # a legacy pool without hashpspool (osd_pool_default_flag_hashpspool=false)
+         (808, False, 2, 1, 3, False)]
 
 
 def build_osdmap(workdir: Path, seed: int, classes: bool, pg_bits: int, pgp_bits: int,
-                 size: int):
+                 size: int, hashpspool: bool = True):
     rng = random.Random(seed)
     text, _ = crush_gen.generate(rng, classes=classes)
     # osdmaptool --mark-up-in gives every OSD of crush weight 0 the weight 1.0
@@ -62,7 +71,8 @@ def build_osdmap(workdir: Path, seed: int, classes: bool, pg_bits: int, pgp_bits
     osdmap = workdir / f"osdmap{seed}"
     subprocess.run(["osdmaptool", "--createsimple", str(cmap.max_devices), str(osdmap),
                     "--with-default-pool", "--pg-bits", str(pg_bits), "--pgp-bits", str(pgp_bits),
-                    f"--osd_pool_default_size={size}", "--clobber"],
+                    f"--osd_pool_default_size={size}", "--clobber",
+                    f"--osd_pool_default_flag_hashpspool={str(hashpspool).lower()}"],
                    check=True, capture_output=True, text=True)
     subprocess.run(["osdmaptool", str(osdmap), "--import-crush", str(binp)],
                    check=True, capture_output=True, text=True)
@@ -77,6 +87,8 @@ def build_osdmap(workdir: Path, seed: int, classes: bool, pg_bits: int, pgp_bits
                              capture_output=True, text=True).stdout
     pool = re.search(r"pool 1 .* size (\d+) .* crush_rule (\d+) .* pg_num (\d+) pgp_num (\d+)", printed)
     assert pool, printed
+    pool_line = next(ln for ln in printed.splitlines() if ln.startswith("pool 1 "))
+    assert ("flags hashpspool" in pool_line) == hashpspool, pool_line
     pool_size, rule, pg_num, pgp_num = map(int, pool.groups())
     assert (pool_size, rule) == (size, 0)
     assert pg_num == cmap.max_devices << pg_bits and pgp_num == cmap.max_devices << pgp_bits
@@ -88,20 +100,23 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("osdmaps")
 
 
-@pytest.mark.parametrize("seed,classes,pg_bits,pgp_bits,size", CASES)
-def test_object_names_map_like_osdmaptool(workdir, seed, classes, pg_bits, pgp_bits, size):
-    osdmap, txt, cmap, pg_num, pgp_num = build_osdmap(workdir, seed, classes, pg_bits, pgp_bits, size)
+@pytest.mark.parametrize("seed,classes,pg_bits,pgp_bits,size,hashpspool", CASES)
+def test_object_names_map_like_osdmaptool(workdir, seed, classes, pg_bits, pgp_bits, size,
+                                          hashpspool):
+    osdmap, txt, cmap, pg_num, pgp_num = build_osdmap(workdir, seed, classes, pg_bits, pgp_bits,
+                                                      size, hashpspool)
     names = object_names(random.Random(seed), 120)
     for name in names:
         ref = subprocess.run(["osdmaptool", str(osdmap), "--mark-up-in", "--test-map-object", name,
                               "--pool", "1"], check=True, capture_output=True, text=True).stdout
-        ours = ceph_placement.map_object(cmap, name, 1, pg_num, size, 0, pgp_num)
+        ours = ceph_placement.map_object(cmap, name, 1, pg_num, size, 0, pgp_num, hashpspool)
         assert ours == ref.splitlines()[-1], name
 
 
-@pytest.mark.parametrize("seed,classes,pg_bits,pgp_bits,size", CASES)
-def test_every_pg_maps_like_osdmaptool(workdir, seed, classes, pg_bits, pgp_bits, size):
-    osdmap, txt, cmap, pg_num, pgp_num = build_osdmap(workdir, seed, classes, pg_bits, pgp_bits, size)
+@pytest.mark.parametrize("seed,classes,pg_bits,pgp_bits,size,hashpspool", CASES)
+def test_every_pg_maps_like_osdmaptool(workdir, seed, classes, pg_bits, pgp_bits, size, hashpspool):
+    osdmap, txt, cmap, pg_num, pgp_num = build_osdmap(workdir, seed, classes, pg_bits, pgp_bits,
+                                                      size, hashpspool)
     dump = subprocess.run(["osdmaptool", str(osdmap), "--mark-up-in", "--test-map-pgs-dump",
                            "--pool", "1"], check=True, capture_output=True, text=True).stdout
     rows = re.findall(r"^1\.([0-9a-f]+)\t\[([0-9,]*)\]", dump, re.M)
@@ -109,7 +124,8 @@ def test_every_pg_maps_like_osdmaptool(workdir, seed, classes, pg_bits, pgp_bits
     for hexps, osds in rows:
         ps = int(hexps, 16)
         expect = [int(o) for o in osds.split(",")] if osds else []
-        assert ceph_placement.pg_to_osds(cmap, 0, ps, 1, pgp_num, size) == expect, f"1.{hexps}"
+        assert ceph_placement.pg_to_osds(cmap, 0, ps, 1, pgp_num, size, hashpspool) == expect, \
+            f"1.{hexps}"
 
 
 def test_cli_prints_osdmaptool_lines_and_rejects_bad_pg_num(workdir):
