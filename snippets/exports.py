@@ -409,7 +409,8 @@ def _client(word: str, base: Entry, line: int, after_defaults: bool) -> Client:
         if close < 0:
             raise ExportsError(line, f"option list not closed: {word!r}")
         if close != len(opts) - 1:
-            raise ExportsError(line, f"text after the option list: {word!r}")
+            hint = " ('#' starts a comment only after a blank)" if opts[close + 1] == "#" else ""
+            raise ExportsError(line, f"text after the option list: {word!r}{hint}")
         opts = opts[:-1]
     client = Client(host if host or not paren else "*", opts.split(",") if paren and opts else [],
                     line, explicit_host=bool(host) or not paren, has_options=bool(paren))
@@ -645,7 +646,7 @@ def _client_problems(c: Client, export: Export) -> Iterator[str]:
     if kind == "host" and host.startswith("-"):
         yield (f"{host!r} is taken as a host name: only one '-options' word may stand before "
                "a client; join them with commas")
-    if kind == "host" and client_key(host)[0] == "host" and not valid_hostname(host):
+    elif kind == "host" and client_key(host)[0] == "host" and not valid_hostname(host):
         yield f"{host!r} is not a valid host name: exportfs cannot resolve it and skips it"
 
 

@@ -152,6 +152,18 @@ HAND_CASES = [
     "/j 127.1(rw) 127.0.0.1(ro)\n/k 127.0.0.1(rw)\n",       # one client, first spelling kept
     '"/l m" "10.0.0.1(rw, async)" /n\\040o\n',
     "/p 10.0.0.1(fsid=root,fsid=-1,anonuid=12345678901,anongid=99999999999999999999)\n",
+    # corner cases of xio.c: a '#' glued to a word, CR and form feed as blanks, a backslash not
+    # before a newline, a continuation at the end of the file, UTF-8 and DEL in paths, \\000
+    "/q 10.0.0.1(rw)#glued\n/r 10.0.0.2(ro)\n",
+    "/s\r 10.0.0.1(rw)\f10.0.0.2(ro)\n/t\\x 10.0.0.3(rw)\n/u 10.0.0.4(rw) \\",
+    "/v/\u00e9t\u00e9 10.0.0.1(rw)\n/w\x7f 10.0.0.2(ro)\n/x\\000y 10.0.0.3(ro)\n",
+    # words at and past the length limits: a 511-character host is fine, 512 stops the file
+    "/y " + "a" * 500 + ".example(ro) 10.0.0.1(rw)\n/z 10.0.0.2(rw)\n",
+    "/y " + "a" * 511 + "(ro) 10.0.0.1(rw)\n/z 10.0.0.2(rw)\n",
+    "/" + "p" * 1023 + " 10.0.0.1(rw)\n/" + "q" * 1024 + " 10.0.0.2(rw)\n/z 10.0.0.3(rw)\n",
+    # sec= corner cases: nine flavours (one too many), empty flavour, repeated sec= in the defaults
+    "/f1 10.0.0.1(sec=krb5:krb5i:krb5p:sys:null)\n/f2 10.0.0.1(sec=sys:)\n/f3 10.0.0.2(rw)\n",
+    "/g1 -sec=krb5,rw,sec=sys -ro 10.0.0.1 10.0.0.2(sec=krb5p,no_root_squash)\n",
 ]
 
 
