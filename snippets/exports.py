@@ -317,6 +317,9 @@ def apply_options(text: str | None, entry: Entry) -> None:
                 else:
                     entry.flavours.append(Flavour(flavour, FLAVOURS[flavour], entry.flags))
                     active.add(len(entry.flavours) - 1)
+        elif name in NEWER:
+            raise ValueError(f"unknown option {opt!r} (nfs-utils 2.6.2 does not know it; "
+                             f"it appeared in nfs-utils {NEWER[name]})")
         else:
             hint = difflib.get_close_matches(opt, KNOWN, n=1, cutoff=0.75)
             raise ValueError(f"unknown option {opt!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
@@ -332,6 +335,8 @@ def _set(entry: Entry, bit: int, on: bool, active: set[int]) -> None:
 
 
 KNOWN = sorted(set(FLAG_OPTIONS) | {"mountpoint", "mp"} | {v + "=" for v in VALUED})
+# options of later nfs-utils releases (git history of support/nfs/exports.c)
+NEWER = {"xprtsec": "2.6.3", "reexport": "2.6.3", "sign_fh": "2.9.1"}
 
 
 def effective(entry: Entry) -> dict[str, str]:

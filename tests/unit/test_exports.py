@@ -139,7 +139,8 @@ def test_errors_stop_exportfs_reading_the_file():
                       "(accepted: krb5, krb5i, krb5p, unix, sys, null, none)"),
     ("no_subtre_check", "unknown option 'no_subtre_check' (did you mean 'no_subtree_check'?)"),
     ("rdirplus", "unknown option 'rdirplus' (did you mean 'nordirplus'?)"),     # not in 2.6.2
-    ("xprtsec=tls", "unknown option 'xprtsec=tls'"),                            # nfs-utils 2.6.3 on
+    ("xprtsec=tls", "unknown option 'xprtsec=tls' (nfs-utils 2.6.2 does not know it; "
+                    "it appeared in nfs-utils 2.6.3)"),
     ("squash_uids=-1", "uid/gid -1 not permitted"),
 ])
 def test_option_errors_name_the_problem(opts, message):
