@@ -292,6 +292,125 @@ def test_cli_x_bad_mappings_and_default_num_rep_match_crushtool(workdir):
     assert "2147483647" in bad and bad.startswith("bad mapping rule 2 x ")
 
 
+# A map as a pre-Luminous cluster exported it: no tunable lines (so the
+# legacy argonaut values and straw_calc_version 0 apply), straw (v1) buckets,
+# ``ruleset`` instead of ``id``, a placeholder ``device 2 device2`` for a
+# removed OSD, a zero weight.  Written for this test in that style.
+OLD_CLUSTER_MAP = """# begin crush map
+
+# devices
+device 0 osd.0
+device 1 osd.1
+device 2 device2
+device 3 osd.3
+device 4 osd.4
+device 5 osd.5
+device 6 osd.6
+
+# types
+type 0 osd
+type 1 host
+type 2 rack
+type 3 row
+type 4 room
+type 5 datacenter
+type 6 root
+
+# buckets
+host node-a {
+	id -2		# do not change unnecessarily
+	# weight 2.000
+	alg straw
+	hash 0	# rjenkins1
+	item osd.0 weight 1.000
+	item osd.1 weight 1.000
+}
+host node-b {
+	id -3		# do not change unnecessarily
+	alg straw
+	hash 0	# rjenkins1
+	item osd.3 weight 0.500
+	item osd.4 weight 1.000
+}
+host node-c {
+	id -4
+	alg straw
+	hash 0	# rjenkins1
+	item osd.5 weight 2.000
+	item osd.6 weight 0.000
+}
+rack rack1 {
+	id -5
+	alg straw
+	hash 0
+	item node-a weight 2.000
+	item node-b weight 1.500
+}
+root default {
+	id -1		# do not change unnecessarily
+	alg straw
+	hash 0	# rjenkins1
+	item rack1 weight 3.500
+	item node-c weight 2.000
+}
+
+# rules
+rule data {
+	ruleset 0
+	type replicated
+	min_size 1
+	max_size 10
+	step take default
+	step chooseleaf firstn 0 type host
+	step emit
+}
+rule metadata {
+	ruleset 1
+	type replicated
+	min_size 1
+	max_size 10
+	step take default
+	step choose firstn 0 type host
+	step choose firstn 1 type osd
+	step emit
+}
+rule rbd {
+	ruleset 2
+	type replicated
+	min_size 1
+	max_size 10
+	step take default
+	step choose firstn 2 type rack
+	step chooseleaf firstn 2 type host
+	step emit
+}
+
+# end crush map
+"""
+
+
+def test_old_cluster_map_matches_crushtool_as_written_and_decompiled(workdir):
+    src = workdir / "old.txt"
+    src.write_text(OLD_CLUSTER_MAP)
+    binp = workdir / "old.bin"
+    subprocess.run(["crushtool", "-c", str(src), "-o", str(binp)], check=True, capture_output=True)
+    dec = workdir / "old.d.txt"
+    subprocess.run(["crushtool", "-d", str(binp), "-o", str(dec)], check=True, capture_output=True)
+    assert "tunable" not in dec.read_text()          # all legacy: crushtool -d prints none
+    compared = 0
+    for path in (src, dec):
+        for max_x, extra in ((199, ["--num-rep", "3"]), (29, [])):   # [] = min_size..max_size
+            args = ["--test", "--min-x", "0", "--max-x", str(max_x), "--show-mappings",
+                    "--show-bad-mappings", *extra]
+            ref = subprocess.run(["crushtool", "-i", str(binp), *args], capture_output=True,
+                                 text=True, check=True).stdout
+            ours = _run_cli(["-i", str(path), *args])
+            assert ours.returncode == 0, ours.stderr
+            assert ours.stdout == ref, (path.name, extra)
+            compared += ref.count("CRUSH rule")
+    assert compared == 2 * (3 * 200 + 3 * 10 * 30)
+
+
 # ------------------------------------------------------------------ bad maps
 _OK_HEAD = "device 0 osd.0\ndevice 1 osd.1\ntype 0 osd\ntype 1 host\ntype 2 root\n"
 _HOST = "host h {\n id -2\n alg straw2\n item osd.0 weight 1.0\n}\n"
