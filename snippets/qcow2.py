@@ -376,6 +376,11 @@ def _read_at(fd: int, offset: int, length: int) -> bytes:
     return data + bytes(length - len(data))
 
 
+def _c_hex(n: int) -> str:
+    """printf's %#x: 0x-prefixed hex, but a plain 0 for zero."""
+    return f"{n:#x}" if n else "0"
+
+
 def _c_string(raw: bytes) -> str:
     return raw.split(b"\0")[0].decode("utf-8", "replace")
 
@@ -661,16 +666,57 @@ class Qcow2Image:
         self.bitmaps = self._read_bitmap_directory(dir_off, dir_size, nb)
 
     def _read_bitmap_directory(self, offset: int, size: int, count: int) -> List[Bitmap]:
+        """Bitmap directory entries, checked as QEMU checks them when it opens the image."""
+        if size == 0:
+            raise ValueError("Requested bitmap directory size is zero")
         raw = _read_at(self.fd, offset, size)
-        out, pos = [], 0
-        for _ in range(count):
-            _tbl, _tbl_size, flags, _type, gbits, name_size, extra = struct.unpack_from(
-                ">QIIBBHI", raw, pos)
-            pos += 24 + extra
-            out.append(Bitmap(raw[pos:pos + name_size].decode("utf-8", "replace"), 1 << gbits, flags,
-                              _tbl, _tbl_size))
-            pos = (pos + name_size + 7) & ~7
+        out: List[Bitmap] = []
+        pos = 0
+        while pos < size:
+            if pos + 24 > size:
+                raise ValueError("Broken bitmap directory: an entry runs past its end")
+            if len(out) == count:
+                raise ValueError("More bitmaps found than specified in header extension")
+            tbl, tbl_size, flags, btype, gbits, name_size, extra = struct.unpack_from(">QIIBBHI", raw, pos)
+            nxt = pos + ((24 + name_size + extra + 7) & ~7)
+            if nxt > size:
+                raise ValueError("Broken bitmap directory: an entry runs past its end")
+            if extra:
+                raise ValueError("Bitmap extra data is not supported")
+            name = raw[pos + 24:pos + 24 + name_size].decode("utf-8", "replace")
+            bm = Bitmap(name, 1 << gbits, flags, tbl, tbl_size)
+            self._check_bitmap(bm, btype, gbits, name_size)
+            out.append(bm)
+            pos = nxt
+        if len(out) != count:
+            raise ValueError("Less bitmaps found than specified in header extension")
         return out
+
+    def _check_bitmap(self, bm: Bitmap, btype: int, gbits: int, name_size: int) -> None:
+        """QEMU's check_dir_entry(), then the table check it makes while loading the bitmap."""
+        cs = self.header.cluster_size
+        phys = bm.table_size * cs
+        broken = (bm.table_size == 0 or bm.table_offset == 0 or bm.table_offset % cs
+                  or bm.table_size > 0x8000000 or not 9 <= gbits <= 31 or bm.flags & ~3
+                  or name_size > 1023 or btype != 1 or phys > 0x20000000
+                  or (not bm.flags & 1 and self.size > (phys * 8) << gbits))
+        if broken:
+            raise ValueError(f"Bitmap '{bm.name}' doesn't satisfy the constraints (table at "
+                             f"{bm.table_offset:#x}, {bm.table_size} entries, granularity 2^{gbits}, "
+                             f"type {btype}, flags {bm.flags:#x})")
+        if bm.flags & 1:
+            return                  # "in use": its data is not trusted, so QEMU does not load it
+        for entry in self._read_table(bm.table_offset, bm.table_size):
+            if entry & 0xFF000000000001FE or (entry & OFFSET_MASK and (entry & 1 or entry % cs)):
+                raise ValueError(f"Could not read bitmap_table table from image for bitmap "
+                                 f"'{bm.name}': Invalid argument (entry {entry:#x})")
+        # one bit per granule, serialized in 64-bit words, stored in whole clusters
+        words = -(-self.size // bm.granularity) // 64 if self.size else 0
+        words += 1 if self.size and -(-self.size // bm.granularity) % 64 else 0
+        if -(-words * 8 // cs) != bm.table_size:
+            raise ValueError(f"Could not read bitmap '{bm.name}' from image: Invalid argument "
+                             f"(its table has {bm.table_size} entries, the disk needs "
+                             f"{-(-words * 8 // cs)})")
 
     # --8<-- [start:snapshots]
     def _read_snapshots(self) -> List[Snapshot]:
@@ -781,6 +827,9 @@ class Qcow2Image:
         l1_index, l2_index = divmod(offset >> h.cluster_bits, l2_entries)
         if l1_index >= len(l1) or not l1[l1_index] & OFFSET_MASK:
             return Mapping("unallocated")        # no L2 table: the whole range is unallocated
+        if (l1[l1_index] & OFFSET_MASK) % h.cluster_size:   # QEMU: EIO, image marked corrupt
+            raise ValueError(f"Image is corrupt: L2 table offset {_c_hex(l1[l1_index] & OFFSET_MASK)} "
+                             f"unaligned (L1 index: {_c_hex(l1_index)})")
         table = self._l2_table(l1[l1_index] & OFFSET_MASK)
         desc = struct.unpack_from(">Q", table, l2_index * entry_size)[0]
         if desc & L2_COMPRESSED:
@@ -800,6 +849,10 @@ class Qcow2Image:
             return Mapping("zero")                # reads as zeros, never from the backing file
         if host == 0 and not (data_file and desc & L2_COPIED):
             return Mapping("unallocated")
+        if host % h.cluster_size:                 # QEMU refuses to read such a cluster (EIO)
+            raise ValueError(f"Image is corrupt: Cluster allocation offset {_c_hex(host)} unaligned "
+                             f"(L2 offset: {_c_hex(l1[l1_index] & OFFSET_MASK)}, "
+                             f"L2 index: {_c_hex(l2_index)})")
         return Mapping("data", host + in_cluster, where)
     # --8<-- [end:lookup]
 
@@ -853,7 +906,11 @@ class Qcow2Image:
         packed = _read_at(self.fd, host, length)
         if h.compression_type == 0:
             # raw deflate stream (no zlib header), stopped once a cluster has come out
-            out = zlib.decompressobj(-15).decompress(packed, h.cluster_size)
+            try:
+                out = zlib.decompressobj(-15).decompress(packed, h.cluster_size)
+            except zlib.error as exc:       # QEMU: "read failed: Input/output error"
+                raise ValueError(f"compressed cluster at {host:#x} does not inflate ({exc}); "
+                                 "the image is damaged (qemu-io reports an I/O error)") from None
         else:
             out = _zstd_decompress(packed, h.cluster_size)
         if len(out) != h.cluster_size:
@@ -1055,7 +1112,7 @@ class Qcow2Image:
             out["full-backing-filename"] = path_combine(self.path, self.backing_file)
             if self.backing_format:
                 out["backing-filename-format"] = self.backing_format
-        if self.snapshots:
+        if self.snapshots and not self.external:   # QEMU lists none with an external data file
             out["snapshots"] = [self._snapshot_info(sn) for sn in self.snapshots]
         data: Dict[str, Any]
         if h.version == 2:
