@@ -252,3 +252,16 @@ def test_known_gaps_in_other_chapters_snippets(results, case, today):
     if proc.returncode != 2:
         pytest.xfail(f"{case.snippet}.py {' '.join(case.args)}: {today} (reported to its owner)")
     assert re.search(case.problem, _message_lines(proc.stderr)[0])
+
+
+def test_help_works_for_every_cli():
+    """The other side of the rule: --help exits 0 with a usage line and nothing on stderr."""
+    names = sorted({case.snippet for case in CASES})
+
+    def helped(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(SNIPPETS / f"{name}.py"), "--help"], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+    with ThreadPoolExecutor(4) as pool:
+        for name, proc in zip(names, pool.map(helped, names)):
+            assert (proc.returncode, proc.stderr) == (0, ""), name
+            assert proc.stdout.startswith("usage:"), name
