@@ -218,6 +218,7 @@ def luks_info(buf: bytes) -> Dict[str, Any]:
     >>> hdr[:8] = LUKS_MAGIC + b"\\x00\\x01"
     >>> hdr[8:11], hdr[40:51], hdr[72:78] = b"aes", b"xts-plain64", b"sha256"
     >>> struct.pack_into(">II", hdr, 104, 4040, 64)            # payload sector, key bytes
+    >>> struct.pack_into(">I", hdr, 164, 1000)                 # master key PBKDF2 iterations
     >>> for i in range(8):
     ...     struct.pack_into(">II32xII", hdr, 208 + 48 * i, LUKS_SLOT_DISABLED, 0, 8 + 504 * i, 4000)
     >>> info = luks_info(bytes(hdr))
@@ -244,32 +245,59 @@ def luks_info(buf: bytes) -> Dict[str, Any]:
     mk_iters = struct.unpack_from(">I", buf, 164)[0]
     uuid = buf[168:208].split(b"\0")[0].decode("ascii", "replace")
     slots = [struct.unpack_from(">II32xII", buf, 208 + 48 * i) for i in range(8)]
-    for i, (active, iters, key_sector, stripes) in enumerate(slots):
-        if active not in (LUKS_SLOT_ENABLED, LUKS_SLOT_DISABLED):
-            raise ValueError(f"Keyslot {i} state (active/disable) is corrupted")
+    # sanity checks of QEMU's qcrypto_block_luks_check_header(), in its order;
+    # offsets count 512-byte sectors, the first 8 (4 KiB) belong to the header
+    if payload < 8:
+        raise ValueError("LUKS payload is overlapping with the header")
+    if mk_iters == 0:
+        raise ValueError("LUKS key iteration count is zero")
+
+    def key_sectors(stripes: int) -> int:      # key material, rounded up to 4 KiB
+        return -(-(-(-key_bytes * stripes // 512)) // 8) * 8
+
+    for i, (active, iters, start, stripes) in enumerate(slots):
         if stripes != 4000:
             raise ValueError(f"Keyslot {i} is corrupted (stripes {stripes} != 4000)")
+        if active not in (LUKS_SLOT_ENABLED, LUKS_SLOT_DISABLED):
+            raise ValueError(f"Keyslot {i} state (active/disable) is corrupted")
         if active == LUKS_SLOT_ENABLED and iters == 0:
             raise ValueError(f"Keyslot {i} iteration count is zero")
+        if start < 8:
+            raise ValueError(f"Keyslot {i} is overlapping with the LUKS header")
+        if start + key_sectors(stripes) > payload:
+            raise ValueError(f"Keyslot {i} is overlapping with the encrypted payload")
+        for j in range(i + 1, 8):
+            start2, len2 = slots[j][2], key_sectors(slots[j][3])
+            if start < start2 + len2 and start2 < start + key_sectors(stripes):
+                raise ValueError(f"Keyslots {i} and {j} are overlapping in the header")
     # "xts-plain64", "cbc-essiv:sha256": <mode>-<iv generator>[:<iv hash>]
     mode, sep, ivgen = cipher_mode.partition("-")
     if not sep:
-        raise ValueError(f"Unexpected cipher mode string format {cipher_mode}")
-    ivgen, _, ivhash = ivgen.partition(":")
-    if ivhash and ivhash not in LUKS_HASHES:
-        raise ValueError(f"Hash algorithm {ivhash} not supported (accepted: {', '.join(LUKS_HASHES)})")
+        raise ValueError(f"Unexpected cipher mode string format '{cipher_mode}'")
+    ivgen, colon, ivhash = ivgen.partition(":")
+    if colon and ivhash not in LUKS_HASHES:
+        raise ValueError(f"Hash algorithm '{ivhash}' not supported (accepted: {', '.join(LUKS_HASHES)})")
     if mode not in LUKS_MODES:
-        raise ValueError(f"Cipher mode {mode} not supported (accepted: {', '.join(LUKS_MODES)})")
+        raise ValueError(f"Cipher mode '{mode}' not supported (accepted: {', '.join(LUKS_MODES)})")
     bytes_per_key = key_bytes // 2 if mode == "xts" else key_bytes   # XTS uses two keys
     if bytes_per_key not in LUKS_CIPHERS.get(cipher_name, ()):
-        raise ValueError(f"Algorithm {cipher_name} with key size {bytes_per_key} bytes not supported "
+        raise ValueError(f"Algorithm '{cipher_name}' with key size {bytes_per_key} bytes not supported "
                          "(accepted: aes, serpent, twofish with 16/24/32, cast5 with 16)")
     if hash_spec not in LUKS_HASHES:
-        raise ValueError(f"Hash algorithm {hash_spec} not supported (accepted: {', '.join(LUKS_HASHES)})")
+        raise ValueError(f"Hash algorithm '{hash_spec}' not supported (accepted: {', '.join(LUKS_HASHES)})")
     if ivgen not in LUKS_IVGENS:
-        raise ValueError(f"IV generator {ivgen} not supported (accepted: {', '.join(LUKS_IVGENS)})")
-    if ivgen == "essiv" and not ivhash:
-        raise ValueError("Missing IV generator hash specification (accepted: essiv:<hash>)")
+        raise ValueError(f"IV generator '{ivgen}' not supported (accepted: {', '.join(LUKS_IVGENS)})")
+    if ivgen == "essiv":
+        if not colon:
+            raise ValueError("Missing IV generator hash specification (accepted: essiv:<hash>)")
+        # ESSIV encrypts the sector number with the hash of the key: a cipher of that key size
+        digest = {"md5": 16, "sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48,
+                  "sha512": 64, "ripemd160": 20}[ivhash]
+        if digest != bytes_per_key and cipher_name == "cast5":
+            raise ValueError("Cipher cast5-128 not supported with essiv")
+        if digest != bytes_per_key and digest not in (16, 24, 32):
+            label = {"aes": "AES", "serpent": "Serpent", "twofish": "Twofish"}[cipher_name]
+            raise ValueError(f"No {label} cipher with key size {digest} available")
     # QAPI's QCryptoBlockInfoLUKS, fields in the schema's order
     info: Dict[str, Any] = {"format": "luks", "cipher-alg": f"{cipher_name}-{bytes_per_key * 8}",
                             "cipher-mode": mode, "ivgen-alg": ivgen}
