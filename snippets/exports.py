@@ -132,6 +132,7 @@ class Client:
     entry: Entry = field(default_factory=Entry)
     effective: dict[str, str] = field(default_factory=dict)
     inherited: int = 0               # sec= flavours that came from the line's -options
+    after_defaults: bool = False     # a '-options' word stands before it on its line
 
 
 @dataclass
@@ -391,7 +392,7 @@ def _scan(text: str, strict: bool) -> Iterator[Export]:
                         raise ExportsError(line, str(exc)) from None
                     dashed = True
                     continue
-                client = _client(word if ok else "", base, line, dashed)
+                client = _client(word if ok else "", base, line, bool(export.defaults))
                 export.clients.append(client)
                 dashed = False
                 if ok == 0:
@@ -408,6 +409,7 @@ def _scan(text: str, strict: bool) -> Iterator[Export]:
 
 
 def _client(word: str, base: Entry, line: int, after_defaults: bool) -> Client:
+    """One client word: host, option list, and its entry (the line's defaults, then its options)."""
     host, paren, opts = word.partition("(")
     if paren:
         close = opts.find(")")
@@ -420,6 +422,7 @@ def _client(word: str, base: Entry, line: int, after_defaults: bool) -> Client:
     client = Client(host if host or not paren else "*", opts.split(",") if paren and opts else [],
                     line, explicit_host=bool(host) or not paren, has_options=bool(paren))
     client.entry, client.inherited = base.copy(), len(base.flavours)
+    client.after_defaults = after_defaults
     try:
         apply_options(opts if paren else None, client.entry)
     except ValueError as exc:
@@ -690,7 +693,7 @@ def _problems(c: Client, export: Export, previous: Client | None) -> Iterator[st
         given = (f"the line's defaults (-{','.join(o for o in export.defaults if o)})"
                  if export.defaults else "the defaults (ro,sync,root_squash,...)")
         yield f"{export.path}: no client named: exportfs exports it to everyone with {given}"
-    elif not c.has_options and not export.defaults:
+    elif not c.has_options and not c.after_defaults:
         yield f"{c.host!r} has no option list: it gets the defaults (ro,sync,root_squash,...)"
     if not c.explicit_host:
         after = f" after {previous.host!r}" if previous and not previous.has_options else ""

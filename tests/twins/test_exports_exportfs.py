@@ -47,7 +47,7 @@ if [ -d /etc/exports.d ]; then mount -t tmpfs none /etc/exports.d; fi
 for f in "$1"/in/*; do
     cat "$f" > /etc/exports
     : > /var/lib/nfs/etab
-    exportfs -ra 2>/dev/null || true
+    exportfs -ra 2>"$1/out/$(basename "$f").err" || true
     cp /var/lib/nfs/etab "$1/out/$(basename "$f")"
 done
 """
@@ -193,16 +193,27 @@ def run_exportfs(tmp_path: Path, texts: list[str]) -> list[list[str]]:
             for i in range(len(texts))]
 
 
+def warnings(tmp_path: Path, i: int) -> str:
+    return (tmp_path / "out" / f"{i:04d}.err").read_text(errors="replace")
+
+
 def test_etab_equals_exportfs_on_hand_cases_and_generated_files(tmp_path):
     rng = random.Random(20091231)          # exports(5) is dated 31 December 2009
     texts = HAND_CASES + [rand_file(rng) for _ in range(N_FILES)]
     real = run_exportfs(tmp_path, texts)
     stopped = 0
-    for text, theirs in zip(texts, real):
+    for i, (text, theirs) in enumerate(zip(texts, real)):
         ours = ex.etab(text)
         assert sorted(ours) == sorted(theirs), f"\n--- exports\n{text}--- exportfs\n" + "\n".join(
             sorted(theirs)) + "\n--- ours\n" + "\n".join(sorted(ours))
-        stopped += any(e.error for e in ex._scan(text, strict=False))
+        scanned = list(ex._scan(text, strict=False))
+        stopped += any(e.error for e in scanned)
+        if not any(e.error for e in scanned):
+            # the linter's "no host" and "no options" findings are exportfs' own warnings
+            err, msgs = warnings(tmp_path, i), [m for _, m in ex.lint(text)]
+            assert err.count("No host name given") == sum("has no host before it" in m for m in msgs), text
+            assert err.count("No options for") == sum("has no option list" in m for m in msgs) + sum(
+                "no client named" in m and "defaults (ro," in m for m in msgs), text
     assert stopped >= 5                    # the generator really hit exportfs' stop-on-error path
     assert sum(len(r) for r in real) > 5 * N_FILES
     # the hand cases: what exports(5) says, seen in exportfs' own output
