@@ -521,6 +521,14 @@ def client_key(host: str) -> tuple[str, object]:
         except ValueError:
             pass
     return kind, host.lower()
+def _usable(host: str) -> bool:
+    """Would exportfs create this client (a valid subnet, a name that could resolve)?"""
+    if client_kind(host) == "subnet":
+        try:
+            subnet(host)
+        except ValueError:
+            return False
+    return client_key(host)[0] != "host" or valid_hostname(host)
 # --8<-- [end:clients]
 
 
@@ -581,14 +589,9 @@ def etab(text: str) -> list[str]:
     lines, seen, spelling = [], set(), {}
     for export in _scan(text, strict=False):
         for c in export.clients:
-            if client_kind(c.host) == "subnet":
-                try:
-                    subnet(c.host)
-                except ValueError:
-                    continue
+            if not _usable(c.host):
+                continue                 # exportfs: "Invalid prefix ...", "Failed to resolve ..."
             key = client_key(c.host)
-            if key[0] == "host" and not valid_hostname(c.host):
-                continue                                # exportfs: "Failed to resolve"
             name = spelling.setdefault(key, c.host)
             if (export.path, key) in seen:
                 continue
@@ -672,6 +675,8 @@ def lint(text: str) -> list[tuple[int, str]]:
         for c in export.clients:
             problems += [(c.line, m) for m in _problems(c, export, previous)]
             key = client_key(c.host)
+            if not _usable(c.host):
+                continue                   # exportfs skips it: it cannot be a duplicate either
             if (export.path, key) in seen and stopped_at is None:
                 problems.append((c.line, f"{c.host or '*'}: {export.path} is already exported to this "
                                          f"client on line {seen[(export.path, key)]}; exportfs ignores "
