@@ -154,8 +154,8 @@ def _cleared(sector: bytes, slot: int) -> bool:
     return sector[446 + 16 * slot: 462 + 16 * slot] == bytes(16)
 
 
-def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int,
-                 notes: Notes | None = None) -> tuple[list[Partition], int]:
+def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int, notes: Notes | None = None,
+                 first_ebr: int | None = None) -> tuple[list[Partition], int]:
     """Follow the EBR chain of the extended partition starting at ext_start.
 
     Each EBR holds a data entry (start relative to this EBR) and a link entry
@@ -169,7 +169,7 @@ def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int,
     notes = notes if notes is not None else Notes()
     chain: list[tuple[int, bytes, int, int]] = []     # (EBR LBA, sector, data slot, link slot)
     seen: set[int] = set()
-    ebr = ext_start
+    ebr = ext_start if first_ebr is None else first_ebr
     while True:
         if ebr in seen:
             raise ValueError(f"loop in the EBR chain: the EBR at LBA {ebr} is linked twice "
@@ -236,7 +236,7 @@ def read_mbr(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Ta
     entries = mbr_entries(sector0)
     parts: list[Partition] = []
     logical: list[Partition] = []
-    ext_slot, kept = None, 0
+    ext_slot, kept, ext_offset = None, 0, None
     for i, (boot, ptype, start, count) in enumerate(entries):
         if not _cleared(sector0, i):                  # an all-zero slot is unused
             parts.append(Partition(i + 1, start, count, f"{ptype:x}", bootable=boot == 0x80))
@@ -249,7 +249,11 @@ def read_mbr(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Ta
             raise ValueError(f"extended partition {i + 1} starts at LBA 0, on the MBR itself "
                              "(sfdisk warns 'Bad offset in primary extended partition.')")
         ext_slot = i
-        logical, kept = read_logical(f, start, ss, total, notes)
+        # libfdisk quirk: after an empty chain, the next extended partition's first EBR is
+        # read at (first extended's start + its start), and links stay relative to the first
+        first = start if ext_offset is None else ext_offset + start
+        ext_offset = start if ext_offset is None else ext_offset
+        logical, kept = read_logical(f, ext_offset, ss, total, notes, first_ebr=first)
     disk_id = struct.unpack_from("<I", sector0, 440)[0]
     table = Table("dos", f"0x{disk_id:08x}", ss, total, parts + logical, notes=notes)
     _check_layout(table, ext_slot)
@@ -630,6 +634,9 @@ def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
     ss = sector_size or _sector_size(f)
     if ss not in (512, 1024, 2048, 4096):
         raise ValueError(f"sector size {ss} is not supported: use 512, 1024, 2048 or 4096")
+    if sector_size and _block_device(f) is not None and sector_size != _sector_size(f):
+        raise ValueError(f"--sector-size {sector_size} disagrees with the device's own "
+                         f"{_sector_size(f)}-byte sectors: leave it out for a loop device")
     size = _size(f)
     if size < 512:
         raise ValueError(f"image of {size} bytes is too small: an MBR needs 512 bytes")
