@@ -212,6 +212,8 @@ def test_etab_equals_exportfs_on_hand_cases_and_generated_files(tmp_path):
             # the linter's "no host" and "no options" findings are exportfs' own warnings
             err, msgs = warnings(tmp_path, i), [m for _, m in ex.lint(text)]
             assert err.count("No host name given") == sum("has no host before it" in m for m in msgs), text
+            bad_subnets = sum(err.count(w) for w in ("Invalid prefix", "Invalid netmask", "Invalid IP address"))
+            assert bad_subnets == 2 * sum("exportfs skips this client" in m for m in msgs)   # logged twice
             assert err.count("duplicated export entries:") == sum("exportfs ignores this entry" in m for m in msgs)
             assert err.count("No options for") == sum("has no option list" in m for m in msgs) + sum(
                 "no client named" in m and "defaults (ro," in m for m in msgs), text
