@@ -208,6 +208,10 @@ def test_etab_equals_exportfs_on_hand_cases_and_generated_files(tmp_path):
             sorted(theirs)) + "\n--- ours\n" + "\n".join(sorted(ours))
         scanned = list(ex._scan(text, strict=False))
         stopped += any(e.error for e in scanned)
+        exportfs_error = re.search(r"unknown keyword|bad anonuid|bad anongid|bad fsid|unknown flavor|"
+                                   r"syntax error|not permitted", warnings(tmp_path, i))
+        # (a path that is too long stops exportfs silently: getpath() fails without a message)
+        assert bool(exportfs_error) == any(e.error and "path too long" not in e.error for e in scanned), text
         if not any(e.error for e in scanned):
             # the linter's "no host" and "no options" findings are exportfs' own warnings
             err, msgs = warnings(tmp_path, i), [m for _, m in ex.lint(text)]
