@@ -24,6 +24,7 @@ ValueError: logical sector size 1000 is not supported: use 512, 1024, 2048 or 40
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
@@ -55,6 +56,8 @@ def human(nbytes: int) -> str:
 # --8<-- [start:limits]
 SECTOR_SIZES = (512, 1024, 2048, 4096)
 MIB = 1024 * 1024
+MAX_U32 = 2 ** 32 - 1                        # the widest value of a 32-bit field
+MAX_LBA = 2 ** 64 - 1                        # the largest GPT LBA
 
 
 def mbr_limit_bytes(sector_size: int = 512) -> int:
@@ -85,9 +88,10 @@ def gpt_entry_array(entries: int = 128, entry_size: int = 128, sector_size: int 
     at LBA 2.
     """
     _check_sector(sector_size)
-    if entries < 1 or entry_size < 128 or entry_size % 8:
-        raise ValueError(f"entries={entries}, entry_size={entry_size}: use entries >= 1 and an "
-                         "entry size of at least 128 bytes, a multiple of 8")
+    if not 1 <= entries <= MAX_U32 or not 128 <= entry_size <= MAX_U32 or entry_size % 8:
+        raise ValueError(f"entries={entries}, entry_size={entry_size}: use 1 .. {MAX_U32} entries "
+                         f"and an entry size of at least 128 bytes, a multiple of 8 (both are "
+                         "32-bit header fields)")
     nbytes = entries * entry_size
     sectors = -(-nbytes // sector_size)          # round up
     return {"bytes": nbytes, "sectors": sectors, "first_usable_lba": 2 + sectors}
@@ -105,6 +109,9 @@ def lba_to_chs(lba: int, heads: int = 255, sectors: int = 63) -> tuple[int, int,
     """
     if lba < 0 or lba >= 2 ** 32:
         raise ValueError(f"LBA {lba} does not fit an MBR entry: use 0 .. 4294967295")
+    if not 1 <= heads <= 255 or not 1 <= sectors <= 63:
+        raise ValueError(f"geometry {heads} heads x {sectors} sectors: use 1 .. 255 heads and "
+                         "1 .. 63 sectors per track (8 and 6 bits in the CHS fields)")
     per_cylinder = heads * sectors
     if lba // per_cylinder > 1023:
         lba = per_cylinder * 1024 - 1
@@ -136,10 +143,15 @@ def check_alignment(start_lba: int, logical: int = 512, physical: int = 4096,
     if physical % logical or physical > 65536:
         raise ValueError(f"physical sector {physical} must be a multiple of the logical sector "
                          f"{logical} and at most 65536 bytes")
-    if start_lba < 0:
-        raise ValueError(f"start LBA {start_lba} is negative: use 0 or more")
+    if not 0 <= start_lba <= MAX_LBA:
+        raise ValueError(f"start LBA {start_lba} is outside 0 .. {MAX_LBA} (a GPT LBA is 64 bits)")
+    if grain <= 0 or grain % logical:
+        raise ValueError(f"alignment grain {grain} must be a positive multiple of the logical "
+                         f"sector {logical}")
     offset = start_lba * logical
     next_lba = -(-offset // grain) * grain // logical
+    if next_lba > MAX_LBA:
+        next_lba = None                      # no boundary left before the last 64-bit LBA
     return {
         "offset": offset,
         "physical_aligned": offset % physical == 0,
@@ -151,15 +163,38 @@ def check_alignment(start_lba: int, logical: int = 512, physical: int = 4096,
 # --8<-- [end:align]
 
 
+def _whole_number(what: str, low: int, high: int, allowed: tuple[int, ...] = ()):
+    """An argparse type: a decimal whole number in low..high (and in `allowed`, if given),
+    or a message that names the accepted values; argparse prints it and exits 2."""
+    accepted = (", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}") if allowed else f"{low} to {high}"
+
+    def parse(text: str) -> int:
+        digits = text.strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", digits):
+            raise argparse.ArgumentTypeError(
+                f"{text[:40]!r} is not a whole number: give a {what}: {accepted}")
+        if len(digits.lstrip("+-").lstrip("0")) > 30:       # far out of range: do not even convert
+            raise argparse.ArgumentTypeError(f"{digits[:40]}... is out of range: give a {what}: {accepted}")
+        value = int(digits, 10)
+        if value < 0 <= low:
+            raise argparse.ArgumentTypeError(f"{value} is negative: give a {what}: {accepted}")
+        if not low <= value <= high or (allowed and value not in allowed):
+            raise argparse.ArgumentTypeError(f"{value} is not accepted: give a {what}: {accepted}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     lim = sub.add_parser("limits", help="MBR, CHS and GPT limits for a sector size")
-    lim.add_argument("--sector-size", type=int, default=512)
+    lim.add_argument("--sector-size", type=_whole_number("logical sector size in bytes", 512, 4096,
+                                                         SECTOR_SIZES),
+                     default=512, help="512, 1024, 2048 or 4096")
     al = sub.add_parser("align", help="check a partition start LBA")
-    al.add_argument("start", type=int)
+    al.add_argument("start", type=_whole_number("start LBA", 0, MAX_LBA))
     al.add_argument("--kind", choices=sorted(DRIVE_KINDS), default="512e")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)          # bad arguments: argparse prints the message, exits 2
     try:
         if args.cmd == "limits":
             ss = args.sector_size
@@ -175,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.kind}: start LBA {args.start} = byte {r['offset']}; "
                   f"physical {'aligned' if r['physical_aligned'] else 'MISALIGNED'}, "
                   f"1 MiB {'aligned' if r['mib_aligned'] else 'not aligned'}; "
-                  f"next 1 MiB boundary at LBA {r['next_aligned_lba']}")
+                  + (f"next 1 MiB boundary at LBA {r['next_aligned_lba']}"
+                     if r["next_aligned_lba"] is not None else "no later 1 MiB boundary below LBA 2^64"))
     except ValueError as exc:
         print(f"disk_limits.py: {exc}", file=sys.stderr)
         return 2

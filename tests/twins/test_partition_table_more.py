@@ -20,7 +20,6 @@ MBR/EBR entries and of GPT headers (with their CRCs recomputed).
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import random
 import shutil
