@@ -38,7 +38,7 @@ only, so the examples below need no QEMU:
 >>> parse_header(b"QFI\\xfb" + (9).to_bytes(4, "big") + bytes(64))
 Traceback (most recent call last):
 ...
-ValueError: unsupported qcow2 version 9 (accepted: 2 or 3)
+ValueError: Unsupported qcow2 version 9 (accepted: 2 or 3)
 """
 from __future__ import annotations
 
@@ -150,8 +150,11 @@ def parse_header(buf: bytes) -> Header:
     if len(buf) < 72 or buf[:4] != QCOW_MAGIC:
         raise ValueError(f"not a qcow2 image: magic is {bytes(buf[:4])!r}, expected {QCOW_MAGIC!r}")
     version = struct.unpack_from(">I", buf, 4)[0]
+    if version == 1:            # QEMU hands these to its older "qcow" driver
+        raise ValueError("unsupported qcow2 version 1 (accepted: 2 or 3); version 1 is the older "
+                         "qcow format, which this reader does not parse")
     if version not in (2, 3):
-        raise ValueError(f"unsupported qcow2 version {version} (accepted: 2 or 3)")
+        raise ValueError(f"Unsupported qcow2 version {version} (accepted: 2 or 3)")
     fields = struct.unpack_from(">QIIQIIQQIIQ", buf, 8)
     h = Header(version, *fields)
     # The checks below run in the order of QEMU's qcow2_do_open(); each message
