@@ -5,19 +5,31 @@ This module reads a CRUSH map in crushtool's text format (the output of
 (src/crush/mapper.c, hash.c, crush_ln_table.h, builder.c of Ceph 16.2):
 
 * the rjenkins1 hash (``crush_hash32_rjenkins1_2/3/4``);
-* straw2 buckets with Ceph's fixed-point natural-log table, and the older
-  uniform, list and tree buckets (straw v1 is refused);
-* ``choose``/``chooseleaf`` in ``firstn`` and ``indep`` modes with the retry
-  tunables of a current map, ``set_choose_tries``/``set_chooseleaf_tries``
-  and the other ``set_*`` steps, several take/emit blocks in one rule;
+* all five bucket algorithms: straw2 with Ceph's fixed-point natural-log
+  table, straw (v1) with the straw lengths crushtool computes when it
+  compiles the map (builder.c crush_calc_straw, ``straw_calc_version`` 0 and
+  1), and uniform, list and tree;
+* ``choose``/``chooseleaf`` in ``firstn`` and ``indep`` modes with every
+  tunable (local retries, the perm fallback, total tries, descend_once,
+  vary_r, stable) and the ``set_*`` rule steps, several take/emit blocks in
+  one rule.  A map without ``tunable`` lines gets the legacy (argonaut)
+  values, as ``crushtool -c`` does: old clusters' maps map like crushtool;
 * device classes: ``step take default class ssd`` walks the shadow tree
   (``default~ssd``) that Ceph builds from the ``id -N class X`` lines;
 * ``choose_args`` (weight sets and ids written by the balancer).
+
+A bad map (unknown keyword, a bucket containing itself or an undefined
+item, a rule taking a missing bucket, weights out of crushtool's ranges,
+duplicate ids) raises a one-line ValueError; as a script: exit status 2.
 
 As a script it is the twin of ``crushtool --test --show-mappings``:
 
     python snippets/crush.py -i MAP.txt --test --rule 0 --num-rep 3 \\
         --min-x 0 --max-x 9 --show-mappings
+
+It also takes crushtool's ``--x N``, ``--weight DEV W`` (reweight 0..1: the
+OSD rejects that share of inputs), ``--show-bad-mappings``, and without
+``--num-rep`` tries each rule's min_size..max_size replicas.
 
 >>> m = CrushMap.parse(EXAMPLE_MAP)
 >>> m.do_rule(0, 0, 3)          # crushtool: CRUSH rule 0 x 0 [2,0,4]
@@ -1308,6 +1320,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if a.rule >= 0 and a.rule not in m.rules:
             raise ValueError(f"rule {a.rule} does not exist (rules: {sorted(m.rules)})")
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
+        if not (a.show_mappings or a.show_bad_mappings):
+            print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
+                  file=sys.stderr)
         weight = m.default_weights()
         for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
             d, f = _int(dev, "--weight device"), _float_arg(value)
