@@ -1066,6 +1066,8 @@ class Qcow2Image:
             walk_l1(sn.l1_table_offset, sn.l1_size, False)
         add(h.snapshots_offset, self.snapshots_size)
         add(h.refcount_table_offset, h.refcount_table_clusters * cs)
+        if self.crypto_header:                                   # the LUKS header and key slots
+            add(*self.crypto_header)
         if self.bitmaps:
             add(*self.bitmap_directory)
             for bm in self.bitmaps:
@@ -1555,6 +1557,14 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * _SUFFIX[m.group(2).lower()]
 
 
+def _needs_no_key(img: Any) -> None:
+    """qemu-img map and check open encrypted images only with the key; so does the CLI."""
+    if getattr(img, "header", None) is not None and img.header.crypt_method:
+        raise ValueError("Parameter 'encrypt.key-secret' is required for cipher: qemu-img opens an "
+                         "encrypted image for map or check only with its key, and this script takes "
+                         "none (Qcow2Image.check() works without it)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -1580,6 +1590,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p.add_argument("image")
             a = p.parse_args(argv[1:])
             with open_image(a.image) as img:
+                _needs_no_key(img)
                 if getattr(img, "external", False):
                     raise ValueError("map of images with an external data file is not supported "
                                      "(accepted: qcow2 without data_file, raw)")
@@ -1591,6 +1602,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p.add_argument("image")
             a = p.parse_args(argv[1:])
             with open_image(a.image, "qcow2", open_backing=False) as img:
+                _needs_no_key(img)
                 res = img.check()
             for line in res.messages:
                 print(line, file=sys.stderr)
