@@ -13,9 +13,15 @@ What it demonstrates:
   rebuilt from the other.
 
 `python snippets/partition_table.py IMAGE` prints the same bytes as
-`sfdisk -J IMAGE` (util-linux 2.38) for the images sfdisk and sgdisk make.
-`--check` reports the CRC state of both GPT copies, `--repair` rewrites a
-damaged copy from the good one.
+`sfdisk -J IMAGE` (util-linux 2.38) on stdout and on stderr: the table, the
+notes sfdisk puts before it, its warnings word for word.  A loop device is
+read with its own sector size, an image file with 512-byte sectors or
+`--sector-size`.  A damaged image (overlapping partitions, a partition past
+the end, a loop in the EBR chain, both GPT copies bad ...) is refused with
+one line naming the damage and exit status 2, where sfdisk may still print
+something.  `--check` reports the state of both GPT copies and sfdisk's
+warnings, `--repair` rebuilds a damaged copy, moves the backup of a grown
+disk to its end and makes the protective MBR cover the disk.
 
 >>> import io
 >>> disk = io.BytesIO(bytes(4 * 1024 * 1024))

@@ -400,7 +400,7 @@ def test_page_console_blocks_reproduce_exactly(tmp_path: Path) -> None:
     (tmp_path / "snippets").symlink_to(ROOT / "snippets")
     env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": str(tmp_path)}
     blocks = console_blocks(PAGE.read_text(encoding="utf-8"))
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     for block in blocks:
         for cmd, expected in block:
             proc = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
