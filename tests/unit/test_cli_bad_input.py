@@ -192,6 +192,12 @@ CASES = [
     c("swap", ["--bogus"], r"required: ram_gib"),
 ]
 
+# Every snippet with an argparse CLI, including ones added after this file was written, also gets
+# an unknown option (argparse may complain about it or about a missing argument first).
+WITH_CLI = sorted(p.stem for p in SNIPPETS.glob("*.py") if "argparse" in p.read_text(encoding="utf-8"))
+CASES += [c(name, ["--no-such-option"], r"unrecognized arguments: --no-such-option|required|invalid choice")
+          for name in WITH_CLI]
+
 # Inputs the snippets owned by other chapters accept although they should not; reported, not
 # fixed here.  Each entry is (case, what happens today).
 KNOWN_GAPS = [
@@ -228,11 +234,12 @@ def results(tmp_path_factory) -> dict[Case, subprocess.CompletedProcess]:
 
 
 def test_every_snippet_with_a_cli_is_covered():
-    with_cli = {p.stem for p in SNIPPETS.glob("*.py") if "argparse" in p.read_text(encoding="utf-8")}
-    assert with_cli == {case.snippet for case in CASES}
-    for name in with_cli:                      # and each gets an unknown option or a missing argument
-        assert any(case.snippet == name and ("--bogus" in case.args or not case.args or
-                   re.search("required", case.problem)) for case in CASES), name
+    hand_written = {case.snippet for case in CASES if "--no-such-option" not in case.args}
+    assert hand_written <= set(WITH_CLI)
+    # the snippets of this handbook when the cases were written all have bad-input cases of their own
+    assert {"ceph_calc", "ceph_placement", "crush", "crush_sim", "dfcalc", "disk_limits", "exports", "fstab",
+            "kvm_mini", "lvm", "objcost", "oncrpc", "overcommit", "partition_table", "precopy", "qcow2", "quota",
+            "raid", "rawdisk", "sigv4", "swap"} <= hand_written
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda k: f"{k.snippet}-{'_'.join(k.args)[:40]}")
@@ -260,7 +267,7 @@ def test_known_gaps_in_other_chapters_snippets(results, case, today):
 
 def test_help_works_for_every_cli():
     """The other side of the rule: --help exits 0 with a usage line and nothing on stderr."""
-    names = sorted({case.snippet for case in CASES})
+    names = WITH_CLI
 
     def helped(name: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(SNIPPETS / f"{name}.py"), "--help"], capture_output=True,
