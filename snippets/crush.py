@@ -1317,6 +1317,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ValueError(f"cannot read map {a.map}: {e.strerror}") from None
         except UnicodeDecodeError:
             raise ValueError(f"map {a.map} is not text (decompile it with crushtool -d)") from None
+        if not m.rules:
+            raise ValueError(f"map {a.map} defines no rules (empty, or not a crush map)")
         if a.rule >= 0 and a.rule not in m.rules:
             raise ValueError(f"rule {a.rule} does not exist (rules: {sorted(m.rules)})")
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]

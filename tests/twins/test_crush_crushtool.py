@@ -446,6 +446,16 @@ BAD_MAPS = [
      "'x' is not an integer"),
     ("tunable", "tunable choose_total_tries -1\n", "out of range"),
 ]
+# crushtool compiles these, but there is nothing to map: the CLI says so (exit 2)
+NO_RULES = [("empty", ""), ("devices-only", _OK_HEAD)]
+
+
+@pytest.mark.parametrize("name,text", NO_RULES, ids=[n for n, _ in NO_RULES])
+def test_map_without_rules_exits_2(tmp_path, name, text):
+    path = tmp_path / "norules.txt"
+    path.write_text(text)
+    r = _run_cli(["-i", str(path), "--test", "--num-rep", "3", "--show-mappings"])
+    assert r.returncode == 2 and "defines no rules" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("name,text,message", BAD_MAPS, ids=[b[0] for b in BAD_MAPS])
