@@ -485,3 +485,24 @@ def test_bad_maps_are_bad_for_crushtool_too(tmp_path):
         if r.returncode == 0:
             accepted.add(name)
     assert accepted == lenient
+
+
+def test_tunables_set_with_crushtool_flags_match(workdir):
+    """The other way to get old tunables: crushtool --set-* on a binary map
+    (no recompilation, so the straw lengths stay as compiled)."""
+    rng = random.Random(91)
+    text, rules = crush_gen.generate(rng, classes=False, algs=("straw", "straw2", "list"))
+    binp, _ = crush_gen.compile_map(text, workdir, "setflags")
+    argonaut = workdir / "setflags.argonaut.bin"
+    subprocess.run(["crushtool", "-i", str(binp), "--set-choose-local-tries", "2",
+                    "--set-choose-local-fallback-tries", "5", "--set-choose-total-tries", "19",
+                    "--set-chooseleaf-descend-once", "0", "--set-chooseleaf-vary-r", "0",
+                    "--set-chooseleaf-stable", "0", "-o", str(argonaut)], check=True, capture_output=True)
+    canon = subprocess.run(["crushtool", "-d", str(argonaut)], check=True, capture_output=True,
+                           text=True).stdout
+    m = crush.CrushMap.parse(canon)
+    assert [m.tunables[k] for k in ("choose_local_tries", "choose_local_fallback_tries",
+                                    "choose_total_tries", "chooseleaf_descend_once",
+                                    "chooseleaf_vary_r", "chooseleaf_stable")] == [2, 5, 19, 0, 0, 0]
+    jobs = [(canon, argonaut, rule, nr, 0, 199, ()) for rule in (0, 1, 2) for nr in (3, 7)]
+    assert _compare(jobs) == 1200
