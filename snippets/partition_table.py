@@ -236,8 +236,31 @@ def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int, notes: Notes 
 # --8<-- [end:ebr]
 
 
+def human_size(nbytes: int) -> str:
+    """util-linux's size_to_human_string() with a space and 3-letter suffix: '3 TiB', '2.5 TiB'.
+
+    >>> human_size(3 * 2 ** 40), human_size(2 ** 41 + 2 ** 40 // 2), human_size(2 ** 42 - 2 ** 31)
+    ('3 TiB', '2.5 TiB', '4 TiB')
+    """
+    exp = next((e for e in range(0, 61, 10) if nbytes < 1 << (e + 10)), 60)
+    whole, frac = (nbytes >> exp, nbytes % (1 << exp)) if exp else (nbytes, 0)
+    unit = "BKMGTPE"[exp // 10] + ("iB" if exp else "")
+    if frac:
+        frac = (frac * 1000 >> exp) if frac < 2 ** 64 // 1000 else ((frac // 1024) * 1000) >> (exp - 10)
+        frac = (frac + 50) // 100 * 10                 # one digit after the point, rounded
+        if frac == 100:
+            whole, frac = whole + 1, 0
+    if not frac:
+        return f"{whole} {unit}"
+    return f"{whole}.{frac:02d}".removesuffix("0") + f" {unit}"
+
+
 def read_mbr(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Table:
     notes = notes if notes is not None else Notes()
+    if total > 0xFFFFFFFF:                             # libfdisk dos_init(): more sectors than 32 bits hold
+        notes.warn(f"The size of this disk is {human_size(total * ss)} ({total * ss} bytes). DOS partition "
+                   "table format cannot be used on drives for volumes larger than "
+                   f"{0xFFFFFFFF * ss} bytes for {ss}-byte sectors. Use GUID partition table format (GPT).")
     sector0 = _read(f, 0, 512, "the MBR")
     entries = mbr_entries(sector0)
     parts: list[Partition] = []

@@ -355,6 +355,19 @@ def test_image_sizes_that_are_not_whole_sectors(tmp_path: Path) -> None:
         same_as_sfdisk(disk)
 
 
+@pytest.mark.parametrize("label", ["dos", "gpt"])
+def test_sparse_images_beyond_2_tib(tmp_path: Path, label: str) -> None:
+    """More than 2^32 - 1 sectors: sfdisk warns about a dos table (its size in util-linux's
+    human format), and a protective MBR of 0xFFFFFFFF sectors is not a mismatch."""
+    for size in (2500 * 1024 ** 3, 3 * 1024 ** 4 - 512):
+        disk = image(tmp_path / "big.img", size)
+        write_script(disk, f"label: {label}\nsize=1GiB\n")
+        same_as_sfdisk(disk)
+        warned = sfdisk(disk).stderr
+        assert (b"DOS partition table format cannot be used" in warned) == (label == "dos")
+        disk.unlink()
+
+
 def test_protective_mbr_smaller_than_the_disk_warns_like_sfdisk_and_repair_fixes_it(tmp_path: Path) -> None:
     disk = image(tmp_path / "pmbr.img", 8 * MIB)
     run(["sgdisk", "-o", "-n", "1:0:+1M", str(disk)])
