@@ -260,6 +260,27 @@ def test_every_attribute_bit_alone_and_together(tmp_path: Path) -> None:
                          b'53,54,55,56,57,58,59,60,61,62,63"')
 
 
+ZERO = "00000000-0000-0000-0000-000000000000"
+ODD_ENTRIES = {
+    # entries no partitioning tool writes, made with write_gpt(); sfdisk decides how they print
+    "type GUID zero but a start (libfdisk lists it)": [pt.Partition(1, 2048, 100, ZERO)],
+    "partition GUID zero": [pt.Partition(1, 2048, 100, pt.LINUX_FS, uuid=ZERO)],
+    "control characters in the name (JSON escapes)": [pt.Partition(1, 2048, 100, pt.LINUX_FS,
+                                                                   name="a\x01b\x1fc\x7fd\te\nf\"g\\")],
+    "lone surrogates in the name": [pt.Partition(1, 2048, 100, pt.LINUX_FS, name="x\ud800y" + "z" * 32 + "\ud83d")],
+    "one-sector partition in the last entry": [pt.Partition(128, 2048, 1, pt.LINUX_FS)],
+    "only hidden attribute bit 3": [pt.Partition(1, 2048, 100, pt.LINUX_FS, attrs=8)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_ENTRIES))
+def test_odd_gpt_entries_equal_sfdisk(tmp_path: Path, case: str) -> None:
+    disk = image(tmp_path / "odd.img", 8 * MIB)
+    with open(disk, "r+b") as f:
+        pt.write_gpt(f, ODD_ENTRIES[case], disk_guid="01234567-89AB-CDEF-0123-456789ABCDEF")
+    same_as_sfdisk(disk)
+
+
 # ---------------------------------------------------------------- MBR variants
 def test_mbr_layout_variants(tmp_path: Path) -> None:
     scripts = [
