@@ -277,16 +277,19 @@ def test_cli_x_bad_mappings_and_default_num_rep_match_crushtool(workdir):
              ["--min-x", "10", "--max-x", "29", "--show-mappings", "--show-bad-mappings"],
              ["--rule", "0", "--x", "3", "--num-rep", "2", "--show-mappings", "--weight", "1", "0.5",
               "--weight", "0", "0"]]
+    refs = []
     for args in cases:
         ref = subprocess.run(["crushtool", "-i", str(binp), "--test", *args], capture_output=True,
                              text=True, check=True).stdout
         ours = _run_cli(["-i", str(txt), "--test", *args])
         assert ours.returncode == 0, ours.stderr
         assert ours.stdout == ref, args
-        assert ref.strip(), args
-    bad = _run_cli(["-i", str(txt), "--test", "--rule", "2", "--min-x", "0", "--max-x", "49",
-                    "--num-rep", "4", "--show-bad-mappings"]).stdout
-    assert "2147483647" in bad and bad.startswith("bad mapping rule 2 x ")
+        refs.append(ref)
+    # the cases really exercise what they name (crushtool's own output)
+    assert [ln.split(" [")[0] for ln in refs[0].splitlines()] == [f"CRUSH rule {r} x 7" for r in (0, 1, 2)]
+    assert refs[1].startswith("bad mapping rule 0 x ") and "num_rep 3 result" in refs[1]
+    assert "bad mapping rule 2 x " in refs[2] and "2147483647" in refs[2]
+    assert "CRUSH rule 2 x 10 [" in refs[3] and refs[3].count("CRUSH rule 0 x 10 ") == 4   # 1..4 reps
 
 
 # A map as a pre-Luminous cluster exported it: no tunable lines (so the
