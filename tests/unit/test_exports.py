@@ -274,7 +274,8 @@ SAFE = ["ro", "sync", "root_squash", "no_subtree_check", "secure", "hide",
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9.-]{0,12}|10\.([0-9]|[1-9][0-9])\.0\.0/16", fullmatch=True),
+@given(st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9-]{0,8}(\.[a-z][a-z0-9-]{0,8}){0,2}|10\.([0-9]|[1-9][0-9])\.0\.0/16",
+                                                        fullmatch=True),
                           st.lists(st.sampled_from(SAFE), min_size=1, max_size=5, unique=True)),
                 min_size=1, max_size=4, unique_by=lambda t: t[0]),
        st.from_regex(r"/[a-z0-9/_]{0,20}", fullmatch=True))
