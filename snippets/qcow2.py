@@ -187,6 +187,8 @@ def parse_header(buf: bytes) -> Header:
         raise ValueError(f"qcow2: Compression type incompatible feature bit {must}: compression type "
                          "bit and compression_type field disagree (accepted: bit 3 set exactly "
                          "when compression_type is not 0)")
+    if h.incompatible_features & ~KNOWN_INCOMPAT:
+        return h        # QEMU reports unknown feature bits next (Qcow2Image names them), not these
     if h.extended_l2 and h.cluster_bits < 14:
         raise ValueError(f"Unsupported subcluster size: {h.cluster_size // 32}; extended L2 entries "
                          f"need cluster_bits >= 14 (32 subclusters of 512 B or more), got {h.cluster_bits}")
@@ -515,7 +517,8 @@ class Qcow2Image:
             raise ValueError("Unsupported qcow2 feature(s): " + self._feature_list(unknown))
         self._check_tables()
         if h.crypt_method not in (0, 1, 2):
-            raise ValueError(f"Unsupported encryption method {h.crypt_method} "
+            method = h.crypt_method - (1 << 32) if h.crypt_method >> 31 else h.crypt_method  # %d
+            raise ValueError(f"Unsupported encryption method {method} "
                              "(accepted: 0 none, 1 legacy AES, 2 LUKS)")
         # the active L1 table and the refcount table (bytes past the end of file read as zeros)
         self.l1 = self._read_table(h.l1_table_offset, h.l1_size)
