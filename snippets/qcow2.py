@@ -415,7 +415,41 @@ def _c_hex(n: int) -> str:
 
 
 def _c_string(raw: bytes) -> str:
-    return raw.split(b"\0")[0].decode("utf-8", "replace")
+    """A name as QEMU sees and prints it: a C string (ends at the first NUL byte) decoded
+    like util/unicode.c's mod_utf8_codepoint(), which the JSON writer uses.
+
+    Each invalid sequence becomes one U+FFFD; ``C0 80`` is U+0000 (modified UTF-8);
+    overlong forms, surrogates and noncharacters such as U+FFFF are invalid.
+
+    >>> _c_string(b"\\xe2\\x82\\xac\\xc0\\x80\\xed\\xa0\\x80\\xef\\xbf\\xbfok\\0tail")
+    '€\\x00\\ufffd\\ufffdok'
+    """
+    data = raw.split(b"\0")[0]
+    out, i = [], 0
+    while i < len(data):
+        lead = data[i]
+        i += 1
+        if lead < 0x80:
+            out.append(chr(lead))
+            continue
+        if lead >= 0xFE or not lead & 0x40:          # impossible byte, or a stray continuation
+            out.append("\ufffd")
+            continue
+        length = next(n for n in range(2, 7) if not lead & (0x80 >> n))
+        cp = lead & ((0x80 >> length) - 1)
+        for _ in range(length - 1):
+            if i >= len(data) or data[i] & 0xC0 != 0x80:
+                cp = -1                               # continuation byte missing
+                break
+            cp = cp << 6 | data[i] & 0x3F
+            i += 1
+        minimum = {2: 0x80, 3: 0x800, 4: 0x10000, 5: 0x200000, 6: 0x4000000}[length]
+        if (cp < 0 or cp > 0x10FFFF or 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE
+                or 0xD800 <= cp <= 0xDFFF or (cp < minimum and not (cp == 0 and length == 2))):
+            out.append("\ufffd")
+        else:
+            out.append(chr(cp))
+    return "".join(out)
 
 
 def _open_file(path: str) -> int:
@@ -549,7 +583,7 @@ class Qcow2Image:
                                  f"up to {min(1023, cs - h.backing_file_offset)}, the rest of cluster 0, "
                                  "at most 1023)")
             raw = _read_at(self.fd, h.backing_file_offset, h.backing_file_size)
-            self.backing_file = raw.decode("utf-8", "replace")
+            self.backing_file = _c_string(raw)
         self.snapshots = self._read_snapshots()
         self._l2_cache: Dict[int, bytes] = {}
         self._refblock_cache: Dict[int, bytes] = {}
@@ -634,7 +668,7 @@ class Qcow2Image:
             data = cluster0[pos:pos + elen]
             if etype == EXT_FEATURE_TABLE:
                 for i in range(0, elen - 47, 48):   # 1 byte type, 1 byte bit, 46 bytes name
-                    name = data[i + 2:i + 48].split(b"\0")[0].decode("utf-8", "replace")
+                    name = _c_string(data[i + 2:i + 48])
                     if name:
                         self.feature_names.append((data[i], data[i + 1], name))
             elif names_only:
@@ -642,9 +676,9 @@ class Qcow2Image:
             elif etype == EXT_BACKING_FORMAT:
                 if elen >= 16:
                     raise ValueError(f"ERROR: ext_backing_format: len={elen} too large (>=16)")
-                self.backing_format = data.decode("utf-8", "replace")
+                self.backing_format = _c_string(data)
             elif etype == EXT_DATA_FILE:
-                self.data_file_name = data.decode("utf-8", "replace")
+                self.data_file_name = _c_string(data)
             elif etype == EXT_CRYPTO:
                 self._crypto_extension(data)
             elif etype == EXT_BITMAPS:
@@ -717,7 +751,7 @@ class Qcow2Image:
                 raise ValueError("Broken bitmap directory: an entry runs past its end")
             if extra:
                 raise ValueError("Bitmap extra data is not supported")
-            name = raw[pos + 24:pos + 24 + name_size].decode("utf-8", "replace")
+            name = _c_string(raw[pos + 24:pos + 24 + name_size])      # QEMU: g_strndup()
             bm = Bitmap(name, 1 << gbits, flags, tbl, tbl_size)
             self._check_bitmap(bm, btype, gbits, name_size)
             out.append(bm)

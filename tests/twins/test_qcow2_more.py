@@ -403,6 +403,29 @@ def test_many_snapshots_with_long_and_non_ascii_names(tmp_path: Path, compat: st
             assert img.read(0, img.size, snapshot=pick) == (tmp_path / "snap.raw").read_bytes()
 
 
+def test_names_with_invalid_utf8_print_like_qemus_json_writer(tmp_path: Path) -> None:
+    """Snapshot names are bytes on disk.  QEMU prints them through mod_utf8_codepoint():
+    one U+FFFD per invalid sequence, C0 80 as U+0000, noncharacters and surrogates invalid,
+    a NUL byte ends the name.  40 names of random and tricky bytes, the same JSON."""
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "u.qcow2", "1M", cwd=tmp_path)
+    sh("qemu-img", "snapshot", "-c", "ABCDEFGH", "u.qcow2", cwd=tmp_path)
+    good = (tmp_path / "u.qcow2").read_bytes()
+    table = struct.unpack_from(">Q", good, 64)[0]
+    extra, id_len = struct.unpack_from(">I", good, table + 36)[0], struct.unpack_from(">H", good, table + 12)[0]
+    name_at = table + 40 + extra + id_len
+    tricky = [b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xef\xbf\xbf", b"\xef\xb7\x90",
+              b"\xf8\x88\x80\x80\x80", b"\xfc\x84\x80\x80\x80\x80", b"\xe2\x82", b"\x80", b"\xfe",
+              b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\x00", b"\x1f", b"\x7f"]
+    rng = random.Random(8)
+    for i in range(40):
+        name = b"".join(rng.choice(tricky) if rng.random() < 0.7 else bytes([rng.randrange(256)])
+                        for _ in range(6))[:8].ljust(8, b"Z")
+        buf = bytearray(good)
+        buf[name_at:name_at + 8] = name
+        (tmp_path / f"n{i}.qcow2").write_bytes(bytes(buf))
+        assert_info_twin(f"n{i}.qcow2", tmp_path)
+
+
 def test_snapshot_table_damage_is_refused_like_qemu(tmp_path: Path) -> None:
     sh("qemu-img", "create", "-q", "-f", "qcow2", "s.qcow2", "1M", cwd=tmp_path)
     for i in range(3):
