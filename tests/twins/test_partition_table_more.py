@@ -303,6 +303,19 @@ def test_mbr_layout_variants(tmp_path: Path) -> None:
     assert b'"id": "0x00000000"' in same_as_sfdisk(disk)
 
 
+def test_tables_written_by_scripted_fdisk(tmp_path: Path) -> None:
+    """fdisk's dialogue fed on stdin: dos with a boot flag, an extended partition, logicals and a
+    type change; gpt with a type by number, a name and attribute bit 60 from the expert menu."""
+    need_tools("fdisk")
+    dialogues = ["o\nn\np\n1\n\n+1M\na\nn\ne\n2\n\n\nn\nl\n\n+1M\nn\nl\n\n+2M\nt\n5\n82\nw\n",
+                 "g\nn\n1\n\n+1M\nn\n2\n\n+3M\nt\n1\n1\nx\nn\n2\nhello world\nA\n2\n60\nr\nw\n"]
+    for n, dialogue in enumerate(dialogues):
+        disk = image(tmp_path / f"fdisk{n}.img", 32 * MIB)
+        run(["fdisk", str(disk)], input=dialogue)
+        out = same_as_sfdisk(disk)
+        assert (b'"bootable": true' in out) if n == 0 else (b'"name": "hello world"' in out)
+
+
 def test_mbr_entries_no_tool_writes_but_sfdisk_lists(tmp_path: Path) -> None:
     """Size 0, type 0 with a start, boot flag 0x81 (not 'bootable' for sfdisk), 0xEE not at LBA 1."""
     for n, entries in enumerate([
