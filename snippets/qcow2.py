@@ -1100,6 +1100,18 @@ class Qcow2Image:
         add(0, cs)                                               # the header cluster
         walk_l1(h.l1_table_offset, h.l1_size, True)
         for sn in self.snapshots:
+            if sn.l1_table_offset % cs:                      # QEMU skips such an entry
+                res.messages.append(f"ERROR snapshot {sn.id} ({sn.name}) l1_offset="
+                                    f"{_c_hex(sn.l1_table_offset)}: L1 table is not cluster "
+                                    "aligned; snapshot table entry corrupted")
+                res.corruptions += 1
+                continue
+            if sn.l1_size > MAX_L1_SIZE // 8:
+                res.messages.append(f"ERROR snapshot {sn.id} ({sn.name}) l1_size="
+                                    f"{_c_hex(sn.l1_size)}: L1 table is too large; snapshot "
+                                    "table entry corrupted")
+                res.corruptions += 1
+                continue
             walk_l1(sn.l1_table_offset, sn.l1_size, False)
         add(h.snapshots_offset, self.snapshots_size)
         add(h.refcount_table_offset, h.refcount_table_clusters * cs)
@@ -1161,6 +1173,12 @@ class Qcow2Image:
     def _snapshot_l1(self, which: str) -> Tuple[int, ...]:
         for sn in self.snapshots:
             if which in (sn.id, sn.name):
+                if sn.l1_size > MAX_L1_SIZE // 8:
+                    raise ValueError(f"Snapshot L1 table too large: {sn.l1_size} entries "
+                                     f"(accepted: up to {MAX_L1_SIZE // 8})")
+                if sn.l1_table_offset % self.header.cluster_size:
+                    raise ValueError(f"Snapshot L1 table offset invalid: {sn.l1_table_offset:#x} "
+                                     "(accepted: a multiple of the cluster size)")
                 return self._read_table(sn.l1_table_offset, sn.l1_size)
         raise ValueError(f"no snapshot with id or name {which!r} "
                          f"(accepted: {', '.join(s.name for s in self.snapshots) or 'none'})")

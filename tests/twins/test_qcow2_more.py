@@ -441,6 +441,21 @@ def test_snapshot_table_damage_is_refused_like_qemu(tmp_path: Path) -> None:
     (tmp_path / "far.qcow2").write_bytes(good)
     patch(tmp_path / "far.qcow2", 64, ">Q", 1 << 40)             # past EOF: entries read as zeros
     info_twin_or_both_refuse("far.qcow2", tmp_path)
+    # a snapshot whose L1 table is unaligned or too large: info still works; check reports it
+    # and goes on; reading that snapshot is refused (qemu-img convert -l fails the same way)
+    for label, offset, fmt, value in (("sn-l1-unaligned", table, ">Q", 0x30200),
+                                      ("sn-l1-huge", table + 8, ">I", 1 << 30)):
+        (tmp_path / f"{label}.qcow2").write_bytes(good)
+        patch(tmp_path / f"{label}.qcow2", offset, fmt, value)
+        assert_info_twin(f"{label}.qcow2", tmp_path)
+        theirs = sh("qemu-img", "check", f"{label}.qcow2", cwd=tmp_path, check=False)
+        assert run_ours(["check", f"{label}.qcow2"], tmp_path) == \
+            (theirs.stdout, theirs.stderr, theirs.returncode)
+        conv = sh("qemu-img", "convert", "-l", "snapshot.name=s0", "-O", "raw", f"{label}.qcow2",
+                  "x.raw", cwd=tmp_path, check=False)
+        out, err, rc = run_ours(["read", "--snapshot", "s0", f"{label}.qcow2", "0", "4"], tmp_path)
+        assert conv.returncode == 1 and rc == 2
+        assert conv.stderr.split("Failed to load snapshot: ")[1].strip() in err
 
 
 # ------------------------------------------------------------------ header layout
