@@ -170,6 +170,14 @@ def test_4096_byte_sectors_random_layouts_on_a_loop_device(tmp_path: Path) -> No
                 f.write(bytes(4096))
             run(["sgdisk", *args, dev])
             same_as_sfdisk(dev)
+        # damage on 4Kn (the primary header is at byte 4096): same warning, repair, clean again
+        write_script(dev, "label: gpt\nsize=4MiB\nsize=4MiB\n")
+        good = sfdisk(dev).stdout
+        flip(Path(dev), 4096 + 40)
+        assert sfdisk(dev).stderr.startswith(b"The primary GPT table is corrupt")
+        same_as_sfdisk(dev)
+        assert ours(dev, "--repair").returncode == 0
+        assert sfdisk(dev).stdout == good and sfdisk(dev).stderr == b""
         # a tiny 4Kn disk: libfdisk's grain drops to the physical sector
         small = image(tmp_path / "small.img", 4 * MIB)
         run(["losetup", "-d", dev])
