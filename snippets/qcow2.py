@@ -397,6 +397,9 @@ class CheckResult:
 
 def _read_at(fd: int, offset: int, length: int) -> bytes:
     """pread that returns exactly ``length`` bytes, zero-filled past the end of file."""
+    if offset < 0 or offset + length > (1 << 63) - 1:     # no file reaches there: QEMU's EIO
+        raise ValueError(f"Input/output error: read of {length} bytes at offset {offset:#x} "
+                         "(accepted: offsets below 2^63)")
     chunks = []
     got = 0
     while got < length:
@@ -706,7 +709,10 @@ class Qcow2Image:
         if LUKS_HEADER_SIZE > length:
             raise ValueError(f"Request for data outside of extension header: the LUKS header needs "
                              f"{LUKS_HEADER_SIZE} bytes, the extension gives {length}")
-        return _read_at(self.fd, offset, LUKS_HEADER_SIZE)
+        try:
+            return _read_at(self.fd, offset, LUKS_HEADER_SIZE)
+        except ValueError as exc:
+            raise ValueError(f"Could not read encryption header: {exc}") from None
 
     def _bitmaps_extension(self, data: bytes) -> None:
         """Extension 0x23852875: the directory of persistent dirty bitmaps."""
@@ -737,7 +743,10 @@ class Qcow2Image:
         """Bitmap directory entries, checked as QEMU checks them when it opens the image."""
         if size == 0:
             raise ValueError("Requested bitmap directory size is zero")
-        raw = _read_at(self.fd, offset, size)
+        try:
+            raw = _read_at(self.fd, offset, size)
+        except ValueError as exc:
+            raise ValueError(f"Failed to read bitmap directory: {exc}") from None
         out: List[Bitmap] = []
         pos = 0
         while pos < size:
@@ -774,7 +783,12 @@ class Qcow2Image:
                              f"type {btype}, flags {bm.flags:#x})")
         if bm.flags & 1:
             return                  # "in use": its data is not trusted, so QEMU does not load it
-        for entry in self._read_table(bm.table_offset, bm.table_size):
+        try:
+            table = self._read_table(bm.table_offset, bm.table_size)
+        except ValueError as exc:
+            raise ValueError(f"Could not read bitmap_table table from image for bitmap "
+                             f"'{bm.name}': {exc}") from None
+        for entry in table:
             if entry & 0xFF000000000001FE or (entry & OFFSET_MASK and (entry & 1 or entry % cs)):
                 raise ValueError(f"Could not read bitmap_table table from image for bitmap "
                                  f"'{bm.name}': Invalid argument (entry {entry:#x})")

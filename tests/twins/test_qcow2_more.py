@@ -304,6 +304,18 @@ def test_bitmaps_flags_granularity_and_the_autoclear_bit(tmp_path: Path) -> None
     flags = [b["flags"] for b in assert_info_twin("b.qcow2", tmp_path)["format-specific"]["data"]["bitmaps"]]
     # QEMU marks every bitmap it loaded in-use while the image is open read-write
     assert flags == [["in-use", "auto"], ["in-use"], ["in-use", "auto"]]
+    # the bitmap directory pointer damaged: past 2^63 (EIO), unaligned, sized zero, wrong count
+    src = (tmp_path / "b.qcow2").read_bytes()
+    exts = header_extensions(src)
+    nb, _, dir_size, dir_off = struct.unpack(">IIQQ", dict(exts)[qcow2.EXT_BITMAPS])
+    for label, fields in (("eio", (nb, 0, dir_size, 0x8100_0000_0000_E000)),
+                          ("unaligned", (nb, 0, dir_size, dir_off + 8)),
+                          ("zero-size", (nb, 0, 0, dir_off)), ("fewer", (nb + 1, 0, dir_size, dir_off)),
+                          ("more", (nb - 1, 0, dir_size, dir_off)), ("reserved", (nb, 1, dir_size, dir_off))):
+        (tmp_path / f"{label}.qcow2").write_bytes(src)
+        relay_header(tmp_path / f"{label}.qcow2", extensions=[
+            (t, struct.pack(">IIQQ", *fields) if t == qcow2.EXT_BITMAPS else d) for t, d in exts])
+        assert_refused_like_qemu(f"{label}.qcow2", tmp_path)
     # a program without bitmap support clears autoclear bit 0: QEMU then ignores every bitmap
     patch(tmp_path / "b.qcow2", 88, ">Q", 0)
     assert "bitmaps" not in assert_info_twin("b.qcow2", tmp_path)["format-specific"]["data"]
