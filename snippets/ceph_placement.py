@@ -152,6 +152,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cmap = crush.CrushMap.parse(f.read())
         except OSError as e:
             raise ValueError(f"cannot read crush map {a.crush}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"crush map {a.crush} is not text (decompile it with crushtool -d)") from None
         for name in a.objects:
             print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
                              not a.no_hashpspool))
