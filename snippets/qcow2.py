@@ -23,8 +23,17 @@ library of this Python lacks, so reading such a cluster raises an error that
 says so, while ``info`` still reports ``compression-type: zstd``), extended L2
 entries (32 subclusters per cluster), refcounts of 1 to 64 bits, the snapshot
 table, and reads that fall through a chain of qcow2 or raw backing files.
-Encrypted images: legacy AES (crypt_method 1) is reported by ``info`` but not
-decrypted; LUKS (crypt_method 2) is refused.
+Encrypted images: ``info`` prints what qemu-img prints without the key (for
+LUKS the whole LUKS header: algorithms, key slots, offsets); reads, ``map`` and
+``check`` refuse, because the data is ciphertext and qemu-img needs the key.
+
+Damaged images: the header and table checks of QEMU's ``qcow2_do_open()``, the
+LUKS header checks of ``crypto/block-luks.c`` and the bitmap directory checks
+of ``qcow2-bitmap.c`` run in QEMU's order; a refusal raises ``ValueError`` whose
+message starts with QEMU's own words ("Reference count table offset invalid",
+"Image is corrupt: L2 table offset 0x40200 unaligned ...").  Bytes past the end
+of the file read as zeros, as in QEMU.  Names are decoded as QEMU's JSON writer
+decodes them (modified UTF-8, one U+FFFD per invalid sequence).
 
 ``make_qcow2`` writes a small, valid qcow2 v3 image with the standard library
 only, so the examples below need no QEMU:
