@@ -1419,13 +1419,37 @@ def map_json(img: Any) -> str:
     return "[" + ",\n".join(e.json() for e in image_map(img)) + "]"
 
 
+def probe_format(head: bytes) -> str:
+    """QEMU's format probe, reduced to the magic numbers of the formats qemu-img creates.
+
+    A file that matches none is raw, which is what QEMU concludes too.
+
+    >>> probe_format(QCOW_MAGIC + b"\\0\\0\\0\\3"), probe_format(b"KDMV"), probe_format(bytes(512))
+    ('qcow2', 'vmdk', 'raw')
+    """
+    if head[:4] == QCOW_MAGIC:
+        return "qcow" if head[4:8] == b"\0\0\0\1" else "qcow2"
+    magics = ((b"LUKS\xba\xbe", "luks"), (b"KDMV", "vmdk"), (b"# Disk DescriptorFile", "vmdk"),
+              (b"conectix", "vpc"), (b"vhdxfile", "vhdx"), (b"QED\0", "qed"),
+              (b"WithoutFreeSpace", "parallels"), (b"WithouFreSpacExt", "parallels"))
+    for magic, name in magics:
+        if head.startswith(magic):
+            return name
+    if head[64:68] == b"\x7f\x10\xda\xbe":           # VirtualBox: 0xbeda107f little endian
+        return "vdi"
+    return "raw"
+
+
 def open_image(path: str, fmt: Optional[str] = None, *, open_backing: bool = True,
                _depth: int = 0, _chain: Tuple[str, ...] = ()) -> Any:
     """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does."""
     check_image_path(path)
     if fmt is None:
         with open(path, "rb") as f:
-            fmt = "qcow2" if f.read(4) == QCOW_MAGIC else "raw"
+            fmt = probe_format(f.read(512))
+    if fmt not in ("qcow2", "raw"):
+        raise ValueError(f"{path} is a {fmt} image (qemu-img info reports \"format\": \"{fmt}\"); "
+                         "this reader handles qcow2 and raw only (accepted: qcow2, raw)")
     if fmt == "qcow2":
         return Qcow2Image(path, open_backing=open_backing, _depth=_depth, _chain=_chain)
     if fmt == "raw":

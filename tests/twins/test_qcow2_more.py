@@ -19,6 +19,7 @@ header fields at the offsets of qcow2.txt:
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -678,3 +679,15 @@ def test_random_byte_damage_gets_the_same_verdict(tmp_path: Path) -> None:
             assert rc in (0, 2, 3) and "Traceback" not in err
         (tmp_path / name).unlink()
     assert 20 <= same <= 80             # both outcomes occur often
+
+
+@pytest.mark.parametrize("fmt", ["vmdk", "vdi", "vpc", "vhdx", "qed", "qcow", "parallels", "luks"])
+def test_other_formats_are_named_not_misread_as_raw(tmp_path: Path, fmt: str) -> None:
+    """qemu-img probes the format; a VMDK or VDI file printed as "raw" would be a wrong answer.
+    We name the format qemu-img names and refuse (exit 2)."""
+    extra = [*SECRET, "-o", "key-secret=k0,iter-time=10"] if fmt == "luks" else []
+    sh("qemu-img", "create", "-q", "-f", fmt, *extra, f"x.{fmt}", "1M", cwd=tmp_path)
+    theirs = json.loads(sh("qemu-img", "info", "--output=json", f"x.{fmt}", cwd=tmp_path).stdout)
+    out, err, rc = run_ours([f"x.{fmt}"], tmp_path)
+    assert theirs["format"] == fmt
+    assert rc == 2 and out == "" and f'"format": "{fmt}"' in err
