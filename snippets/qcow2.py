@@ -1427,8 +1427,10 @@ def probe_format(head: bytes) -> str:
     >>> probe_format(QCOW_MAGIC + b"\\0\\0\\0\\3"), probe_format(b"KDMV"), probe_format(bytes(512))
     ('qcow2', 'vmdk', 'raw')
     """
-    if head[:4] == QCOW_MAGIC:
-        return "qcow" if head[4:8] == b"\0\0\0\1" else "qcow2"
+    if head[:4] == QCOW_MAGIC:                 # qcow2 claims version >= 2, qcow version 1
+        version = int.from_bytes(head[4:8].ljust(4, b"\0"), "big")
+        if version:
+            return "qcow" if version == 1 else "qcow2"
     magics = ((b"LUKS\xba\xbe", "luks"), (b"KDMV", "vmdk"), (b"# Disk DescriptorFile", "vmdk"),
               (b"conectix", "vpc"), (b"vhdxfile", "vhdx"), (b"QED\0", "qed"),
               (b"WithoutFreeSpace", "parallels"), (b"WithouFreSpacExt", "parallels"))

@@ -508,6 +508,7 @@ def test_longer_headers_unknown_extensions_and_unknown_feature_bits(tmp_path: Pa
 
 DAMAGE: Dict[str, List[Tuple[int, str, int]]] = {
     "version-4": [(4, ">I", 4)],
+    "version-0": [(4, ">I", 0)],                           # neither qcow nor qcow2: probed as raw
     "cluster-bits-8": [(20, ">I", 8)],
     "cluster-bits-22": [(20, ">I", 22)],
     "header-too-short": [(100, ">I", 96)],
@@ -545,8 +546,8 @@ def test_damaged_headers_and_truncated_files(tmp_path: Path) -> None:
         for offset, fmt, value in edits:
             patch(path, offset, fmt, value)
         refused += not info_twin_or_both_refuse(path.name, tmp_path)
-    assert refused == len(DAMAGE) - 3
-    for cut in (50, 71, 100, 104, 111, 512, 65536, 131072, 196708, len(good) - 1):
+    assert refused == len(DAMAGE) - 4
+    for cut in (4, 50, 71, 100, 104, 111, 512, 65536, 131072, 196708, len(good) - 1):
         (tmp_path / f"cut{cut}.qcow2").write_bytes(good[:cut])
         info_twin_or_both_refuse(f"cut{cut}.qcow2", tmp_path)
     # a truncated image still reads like qemu-io: clusters past the end read as zeros
