@@ -936,7 +936,11 @@ class Qcow2Image:
             if bitmap >> (32 + sub) & 1:
                 return Mapping("zero")
             return Mapping("unallocated")
-        if h.version >= 3 and desc & L2_ZERO:
+        if desc & L2_ZERO and h.version < 3:      # bit 0 is reserved in v2: QEMU says EIO
+            raise ValueError(f"Image is corrupt: Zero cluster entry found in pre-v3 image "
+                             f"(L2 offset: {_c_hex(l1[l1_index] & OFFSET_MASK)}, "
+                             f"L2 index: {_c_hex(l2_index)})")
+        if desc & L2_ZERO:
             return Mapping("zero")                # reads as zeros, never from the backing file
         if host == 0 and not (data_file and desc & L2_COPIED):
             return Mapping("unallocated")
@@ -950,6 +954,7 @@ class Qcow2Image:
     def _classify(self, offset: int) -> Tuple[str, Optional[int]]:
         """QEMU's subcluster types: data, compressed, zero_plain, zero_alloc,
         unallocated_plain, unallocated_alloc; with the host offset where there is one."""
+        self.locate(offset)     # raises where QEMU finds the image corrupt (EIO in qemu-img map)
         h = self.header
         entry_size = 16 if h.extended_l2 else 8
         l2_entries = h.cluster_size // entry_size

@@ -556,10 +556,13 @@ def test_damaged_headers_and_truncated_files(tmp_path: Path) -> None:
     assert rc == 2 and "data-file-raw requires a data file" in err
 
 
-def test_damaged_clusters_are_refused_where_qemu_io_fails(tmp_path: Path) -> None:
-    """Unaligned L2 table or data cluster, undecodable compressed data: qemu-io says EIO and
-    marks the image corrupt; we refuse with its words.  Tables past the end read as zeros."""
-    sh("qemu-img", "create", "-q", "-f", "qcow2", "g.qcow2", "4M", cwd=tmp_path)
+@pytest.mark.parametrize("compat", ["0.10", "1.1"])
+def test_damaged_clusters_are_refused_where_qemu_io_fails(tmp_path: Path, compat: str) -> None:
+    """Unaligned L2 table or data cluster, undecodable compressed data, a zero flag in a v2
+    image: qemu-io says EIO and reports the image corrupt; we refuse with its words, for
+    read and for map.  Tables past the end read as zeros."""
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", f"compat={compat}", "g.qcow2", "4M",
+       cwd=tmp_path)
     sh("qemu-io", "-c", "write -P 5 0 200k", "-c", "write -P 6 2M 64k", "g.qcow2", cwd=tmp_path)
     with qcow2.open_image(str(tmp_path / "g.qcow2")) as img:
         l1_at, l2_at = img.header.l1_table_offset, img.l1[0] & qcow2.OFFSET_MASK
@@ -572,6 +575,9 @@ def test_damaged_clusters_are_refused_where_qemu_io_fails(tmp_path: Path) -> Non
         "l2-past-eof": (l1_at, qcow2.L2_COPIED | (1 << 40), True),
         "zero-flag": (l2_at, qcow2.L2_ZERO, True),
     }
+    if compat == "0.10":      # bit 0 is reserved before v3: a "zero cluster" there is corruption
+        cases["zero-flag"] = (l2_at, qcow2.L2_ZERO, False)
+        cases["zero-flag-on-data"] = (l2_at, qcow2.L2_COPIED | data0 | qcow2.L2_ZERO, False)
     good = (tmp_path / "g.qcow2").read_bytes()
     for label, (offset, value, readable) in cases.items():
         name = f"{label}.qcow2"
@@ -587,6 +593,14 @@ def test_damaged_clusters_are_refused_where_qemu_io_fails(tmp_path: Path) -> Non
             assert rc == 2 and out == "" and "Traceback" not in err
             m = re.search(r"Image is corrupt: (.*?);", theirs.stdout + theirs.stderr)
             assert m is None or m.group(1) in err
+            # map reads only metadata: the same map where it succeeds (a broken compressed
+            # cluster), the same refusal where the metadata itself is corrupt
+            their_map = sh("qemu-img", "map", "--output=json", name, cwd=tmp_path, check=False)
+            out, err, rc = run_ours(["map", name], tmp_path)
+            if their_map.returncode == 0:
+                assert (out, rc) == (their_map.stdout, 0)
+            else:
+                assert rc == 2 and "Traceback" not in err
         if offset == l1_at:
             continue                     # the L1 entry covers 2M too
         # the other, undamaged cluster reads the same on both sides
