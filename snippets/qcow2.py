@@ -909,45 +909,58 @@ class Qcow2Image:
         """Translate a guest offset: header -> L1 entry -> L2 entry -> host cluster.
 
         ``l1`` selects another L1 table (an internal snapshot's); default: the active one.
+        The L2 entry (with extended L2 also its subcluster bitmap) is classified as QEMU
+        does; entries QEMU calls corrupt (and answers with EIO) raise ValueError.
         """
         h = self.header
+        cs = h.cluster_size
         l1 = self.l1 if l1 is None else l1
         entry_size = 16 if h.extended_l2 else 8
-        l2_entries = h.cluster_size // entry_size
-        in_cluster = offset & (h.cluster_size - 1)
-        l1_index, l2_index = divmod(offset >> h.cluster_bits, l2_entries)
-        if l1_index >= len(l1) or not l1[l1_index] & OFFSET_MASK:
+        in_cluster = offset & (cs - 1)
+        l1_index, l2_index = divmod(offset >> h.cluster_bits, cs // entry_size)
+        l2_offset = l1[l1_index] & OFFSET_MASK if l1_index < len(l1) else 0
+        if not l2_offset:
             return Mapping("unallocated")        # no L2 table: the whole range is unallocated
-        if (l1[l1_index] & OFFSET_MASK) % h.cluster_size:   # QEMU: EIO, image marked corrupt
-            raise ValueError(f"Image is corrupt: L2 table offset {_c_hex(l1[l1_index] & OFFSET_MASK)} "
-                             f"unaligned (L1 index: {_c_hex(l1_index)})")
-        table = self._l2_table(l1[l1_index] & OFFSET_MASK)
+        if l2_offset % cs:
+            raise ValueError(f"Image is corrupt: L2 table offset {_c_hex(l2_offset)} unaligned "
+                             f"(L1 index: {_c_hex(l1_index)})")
+        table = self._l2_table(l2_offset)
         desc = struct.unpack_from(">Q", table, l2_index * entry_size)[0]
+        at = f"(L2 offset: {_c_hex(l2_offset)}, L2 index: {_c_hex(l2_index)})"
+        data_file = self.external
         if desc & L2_COMPRESSED:
+            if data_file:
+                raise ValueError(f"Image is corrupt: Compressed cluster entry found in image with "
+                                 f"external data file {at}")
             return Mapping("compressed", desc & ((1 << 62) - 1), self.path)
         host = desc & OFFSET_MASK
-        data_file = self.external
-        where = path_combine(self.path, self.data_file_name) if data_file else self.path
+        # a host cluster is assigned (with a data file, offset 0 is valid when bit 63 is set)
+        allocated = host != 0 or bool(data_file and desc & L2_COPIED)
         if h.extended_l2:
             bitmap = struct.unpack_from(">Q", table, l2_index * entry_size + 8)[0]
-            sub = in_cluster // (h.cluster_size // 32)       # 32 subclusters per cluster
-            if bitmap >> sub & 1:
-                return Mapping("data", host + in_cluster, where)
-            if bitmap >> (32 + sub) & 1:
-                return Mapping("zero")
-            return Mapping("unallocated")
-        if desc & L2_ZERO and h.version < 3:      # bit 0 is reserved in v2: QEMU says EIO
-            raise ValueError(f"Image is corrupt: Zero cluster entry found in pre-v3 image "
-                             f"(L2 offset: {_c_hex(l1[l1_index] & OFFSET_MASK)}, "
-                             f"L2 index: {_c_hex(l2_index)})")
-        if desc & L2_ZERO:
-            return Mapping("zero")                # reads as zeros, never from the backing file
-        if host == 0 and not (data_file and desc & L2_COPIED):
-            return Mapping("unallocated")
-        if host % h.cluster_size:                 # QEMU refuses to read such a cluster (EIO)
-            raise ValueError(f"Image is corrupt: Cluster allocation offset {_c_hex(host)} unaligned "
-                             f"(L2 offset: {_c_hex(l1[l1_index] & OFFSET_MASK)}, "
-                             f"L2 index: {_c_hex(l2_index)})")
+            alloc_bits, zero_bits = bitmap & 0xFFFF_FFFF, bitmap >> 32
+            sub = in_cluster // (cs // 32)                 # 32 subclusters per cluster
+            if (alloc_bits & zero_bits) if allocated else alloc_bits:
+                raise ValueError(f"Image is corrupt: Invalid cluster entry found  {at}")
+            kind = ("zero" if zero_bits >> sub & 1 else
+                    "data" if alloc_bits >> sub & 1 else "unallocated")
+        elif desc & L2_ZERO:                      # reads as zeros, never from the backing file
+            if h.version < 3:                     # bit 0 is reserved in v2
+                raise ValueError(f"Image is corrupt: Zero cluster entry found in pre-v3 image {at}")
+            kind, allocated = "zero", host != 0
+        else:
+            kind = "data" if allocated else "unallocated"
+        if allocated:        # QEMU checks the host cluster even where it reads as zeros
+            if host % cs:
+                raise ValueError(f"Image is corrupt: Cluster allocation offset {_c_hex(host)} "
+                                 f"unaligned {at}")
+            if data_file and host != offset - in_cluster:
+                raise ValueError(f"Image is corrupt: External data file host cluster offset "
+                                 f"{_c_hex(host)} does not match guest cluster offset: "
+                                 f"{_c_hex(offset - in_cluster)}, L2 index: {_c_hex(l2_index)})")
+        if kind != "data":
+            return Mapping(kind)
+        where = path_combine(self.path, self.data_file_name) if data_file else self.path
         return Mapping("data", host + in_cluster, where)
     # --8<-- [end:lookup]
 

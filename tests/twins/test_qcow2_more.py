@@ -706,3 +706,53 @@ def test_other_formats_are_named_not_misread_as_raw(tmp_path: Path, fmt: str) ->
     out, err, rc = run_ours([f"x.{fmt}"], tmp_path)
     assert theirs["format"] == fmt
     assert rc == 2 and out == "" and f'"format": "{fmt}"' in err
+
+
+def test_l2_entries_qemu_calls_corrupt_in_extended_l2_and_data_file_images(tmp_path: Path) -> None:
+    """Subcluster bitmaps with a bit both allocated and zero, allocation bits without a host
+    cluster, an unaligned host cluster behind a zero subcluster; in a data-file image a
+    compressed entry and a host offset that is not the guest offset.  Each read: same bytes
+    or the same EIO as qemu-io."""
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=16k",
+       "x.qcow2", "1M", cwd=tmp_path)
+    sh("qemu-io", "-c", "write -P 0x31 0 16k", "-c", "write -P 0x32 16k 2k", "x.qcow2", cwd=tmp_path)
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file=d.raw,cluster_size=4k",
+       "d.qcow2", "1M", cwd=tmp_path)
+    sh("qemu-io", "-c", "write -P 0x33 0 8k", "d.qcow2", cwd=tmp_path)
+    entries = {}
+    for name in ("x.qcow2", "d.qcow2"):
+        with qcow2.open_image(str(tmp_path / name)) as img:
+            entries[name] = (img.l1[0] & qcow2.OFFSET_MASK, img.locate(0).host_offset)
+    (xl2, xhost), (dl2, dhost) = entries["x.qcow2"], entries["d.qcow2"]
+    cases = {
+        "ext-both-bits": ("x.qcow2", xl2 + 8, (1 << 32) | 1),                  # subcluster 0
+        "ext-both-bits-elsewhere": ("x.qcow2", xl2 + 8, (1 << 40) | (1 << 8) | 1),
+        "ext-alloc-no-host": ("x.qcow2", xl2, 0),                             # bitmap says data
+        "ext-zero-no-host": ("x.qcow2", xl2, 0),                              # bitmap set below
+        "ext-unaligned-zero": ("x.qcow2", xl2, qcow2.L2_COPIED | (xhost + 512)),
+        "df-compressed": ("d.qcow2", dl2, qcow2.L2_COMPRESSED | 0x1000),
+        "df-shifted": ("d.qcow2", dl2, qcow2.L2_COPIED | (dhost + 4096)),
+        "df-zero-flag": ("d.qcow2", dl2, qcow2.L2_COPIED | qcow2.L2_ZERO),
+    }
+    refused = set()
+    for label, (src, offset, value) in cases.items():
+        name = f"{label}.qcow2"
+        (tmp_path / name).write_bytes((tmp_path / src).read_bytes())
+        patch(tmp_path / name, offset, ">Q", value)
+        if label == "ext-zero-no-host":
+            patch(tmp_path / name, xl2 + 8, ">Q", 0xFFFF_FFFF << 32)          # all zero, no host
+        if label == "ext-unaligned-zero":
+            patch(tmp_path / name, xl2 + 8, ">Q", 0xFFFF_FFFF << 32)
+        for off in (0, 16 * 1024):
+            theirs = sh("qemu-io", "-r", "-c", f"read -v {off} 32", name, cwd=tmp_path, check=False)
+            ok = theirs.returncode == 0 and "read failed" not in theirs.stdout
+            out, err, rc = run_ours(["read", name, str(off), "32"], tmp_path)
+            if ok:
+                assert (rc, out.splitlines()[:2]) == (0, theirs.stdout.splitlines()[:2]), label
+            else:
+                assert rc == 2 and "Traceback" not in err, label
+                m = re.search(r"Image is corrupt: (.*?);", theirs.stdout + theirs.stderr)
+                assert m and m.group(1) in err, (label, theirs.stdout + theirs.stderr, err)
+                refused.add(label)
+    assert refused == {"ext-both-bits", "ext-both-bits-elsewhere", "ext-alloc-no-host",
+                       "ext-unaligned-zero", "df-compressed", "df-shifted"}
