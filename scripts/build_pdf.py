@@ -45,6 +45,7 @@ from urllib.parse import quote, unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pdfdoc  # noqa: E402
+import pdf_fonts  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "pdf"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -638,8 +639,15 @@ def main(argv: list[str] | None = None) -> int:
         files = {"full": site / "_print-full.html", "questions": site / "_print-questions.html"}
         files["full"].write_text(full_html(site, full_parts, info), encoding="utf-8")
         files["questions"].write_text(questions_html(site, parts, info), encoding="utf-8")
+        t_fonts = time.monotonic()
+        used = "".join(f.read_text(encoding="utf-8") for f in files.values())
+        faces = pdf_fonts.font_css(used, site / "_pdf-fonts", "_pdf-fonts/")
+        for f in files.values():
+            f.write_text(f.read_text(encoding="utf-8").replace("<head>", f"<head><style>{faces}</style>", 1),
+                         encoding="utf-8")
+        t_fonts = time.monotonic() - t_fonts
         from playwright.sync_api import sync_playwright
-        report = {"site_seconds": round(t_site, 1), "skipped_pages": skipped, "site_url": info[2],
+        report = {"site_seconds": round(t_site, 1), "font_seconds": round(t_fonts, 1), "skipped_pages": skipped, "site_url": info[2],
                   "parts": [{"title": pt.title, "pages": [{"url": p.url, "title": p.title} for p in pt.pages]}
                             for pt in full_parts]}
         with sync_playwright() as p:
@@ -659,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_html and args.site is not None:
             for f in files.values():
                 f.unlink()
+            shutil.rmtree(site / "_pdf-fonts", ignore_errors=True)
     finally:
         if tmp is not None and not args.keep_html:
             shutil.rmtree(tmp, ignore_errors=True)
