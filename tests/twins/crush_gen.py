@@ -28,23 +28,15 @@ tunable allowed_bucket_algs 54
 # The tunables of each named profile, as CrushWrapper.h (Ceph 16.2) sets them
 # in set_tunables_argonaut() ... set_tunables_jewel(); straw_calc_version is
 # not part of a profile (legacy maps have 0, maps created since firefly 1).
-PROFILES = {
-    "argonaut": dict(choose_local_tries=2, choose_local_fallback_tries=5, choose_total_tries=19,
-                     chooseleaf_descend_once=0, chooseleaf_vary_r=0, chooseleaf_stable=0,
-                     allowed_bucket_algs=22),
-    "bobtail": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
-                    chooseleaf_descend_once=1, chooseleaf_vary_r=0, chooseleaf_stable=0,
-                    allowed_bucket_algs=22),
-    "firefly": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
-                    chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=0,
-                    allowed_bucket_algs=22),
-    "hammer": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
-                   chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=0,
-                   allowed_bucket_algs=54),
-    "jewel": dict(choose_local_tries=0, choose_local_fallback_tries=0, choose_total_tries=50,
-                  chooseleaf_descend_once=1, chooseleaf_vary_r=1, chooseleaf_stable=1,
-                  allowed_bucket_algs=54),
-}
+# Each profile is the one before it plus what CrushWrapper::set_tunables_*() changes.
+PROFILES = {"argonaut": dict(choose_local_tries=2, choose_local_fallback_tries=5, choose_total_tries=19,
+                             chooseleaf_descend_once=0, chooseleaf_vary_r=0, chooseleaf_stable=0,
+                             allowed_bucket_algs=22)}
+PROFILES["bobtail"] = dict(PROFILES["argonaut"], choose_local_tries=0, choose_local_fallback_tries=0,
+                           choose_total_tries=50, chooseleaf_descend_once=1)
+PROFILES["firefly"] = dict(PROFILES["bobtail"], chooseleaf_vary_r=1)
+PROFILES["hammer"] = dict(PROFILES["firefly"], allowed_bucket_algs=54)
+PROFILES["jewel"] = dict(PROFILES["hammer"], chooseleaf_stable=1)
 
 
 def tunables_text(values: dict, straw_calc_version: int = 1) -> str:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "snippets"))
 
 import partition_table as pt  # noqa: E402
-from labkit import need_root, need_tools, run  # noqa: E402
+from labkit import make_image, need_root, need_tools, run  # noqa: E402
 
 pytestmark = pytest.mark.twin
 SCRIPT = ROOT / "snippets" / "partition_table.py"
@@ -46,12 +46,6 @@ MIB = 1024 * 1024
 @pytest.fixture(autouse=True)
 def _tools() -> None:
     need_tools("sfdisk", "sgdisk")
-
-
-def image(path: Path, size: int) -> Path:
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return path
 
 
 def sfdisk(target: Path | str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -104,7 +98,7 @@ def write_script(target: Path | str, script: str) -> None:
 def mbr(path: Path, size: int, entries: list, disk_id: int = 0x11223344, signature: bool = True,
         ebrs: dict | None = None) -> Path:
     """Hand-made MBR/EBRs for layouts no tool writes: entries are (boot, type, start, sectors)."""
-    image(path, size)
+    make_image(path, size)
     with open(path, "r+b") as f:
         for lba, slots in [(0, entries)] + sorted((ebrs or {}).items()):
             sector = bytearray(512)
@@ -149,7 +143,7 @@ def test_4096_byte_sectors_random_layouts_on_a_loop_device(tmp_path: Path) -> No
     """sfdisk on a `losetup --sector-size 4096` device; ours on the device, and on the file with --sector-size."""
     need_root()
     need_tools("losetup")
-    backing = image(tmp_path / "4kn.img", 64 * MIB)
+    backing = make_image(tmp_path / "4kn.img", 64 * MIB)
     dev = run(["losetup", "--find", "--show", "--sector-size", "4096", str(backing)]).stdout.strip()
     assert dev.startswith("/dev/loop")
     rng = random.Random(4096)
@@ -179,7 +173,7 @@ def test_4096_byte_sectors_random_layouts_on_a_loop_device(tmp_path: Path) -> No
         assert ours(dev, "--repair").returncode == 0
         assert sfdisk(dev).stdout == good and sfdisk(dev).stderr == b""
         # a tiny 4Kn disk: libfdisk's grain drops to the physical sector
-        small = image(tmp_path / "small.img", 4 * MIB)
+        small = make_image(tmp_path / "small.img", 4 * MIB)
         run(["losetup", "-d", dev])
         dev = run(["losetup", "--find", "--show", "--sector-size", "4096", str(small)]).stdout.strip()
         write_script(dev, "label: gpt\nsize=100\n")
@@ -191,7 +185,7 @@ def test_4096_byte_sectors_random_layouts_on_a_loop_device(tmp_path: Path) -> No
 
 
 def test_sector_size_option_rejects_sizes_sfdisk_cannot_have(tmp_path: Path) -> None:
-    disk = image(tmp_path / "d.img", 8 * MIB)
+    disk = make_image(tmp_path / "d.img", 8 * MIB)
     for bad in ("1000", "0", "-512", "abc", "8192"):
         proc = ours(disk, "--sector-size", bad)
         assert proc.returncode == 2 and b"Traceback" not in proc.stderr
@@ -209,7 +203,7 @@ def test_refused_argument_variants_never_trace(tmp_path: Path) -> None:
 def test_hybrid_mbrs_from_sgdisk(tmp_path: Path, seed: int) -> None:
     """(sgdisk sleeps a second after each write, so each image is one sgdisk call.)"""
     rng = random.Random(seed)
-    disk = image(tmp_path / "hy.img", 32 * MIB)
+    disk = make_image(tmp_path / "hy.img", 32 * MIB)
     n = rng.randint(1, 3)
     args = ["-o"]
     for i in range(1, 4):
@@ -241,7 +235,7 @@ def test_gpt_layout_variants(tmp_path: Path) -> None:
                     "-n", "3:0:+1M", "-c", '3:"q" \\ back', "-n", "4:0:+1M", "-c", "4:" + "😀" * 18]),
     ]
     for n, (tool, spec) in enumerate(cases):
-        disk = image(tmp_path / f"v{n}.img", 16 * MIB)
+        disk = make_image(tmp_path / f"v{n}.img", 16 * MIB)
         if tool == "sfdisk":
             write_script(disk, spec)
         else:
@@ -252,7 +246,7 @@ def test_gpt_layout_variants(tmp_path: Path) -> None:
 def test_every_attribute_bit_alone_and_together(tmp_path: Path) -> None:
     """Partition n has bit n-1 set, partition 65 all 64 bits: sfdisk names bits 0-2, lists
     48-63 as GUID:NN and hides 3-47 (attrs is null when only those are set)."""
-    disk = image(tmp_path / "attr.img", 8 * MIB)
+    disk = make_image(tmp_path / "attr.img", 8 * MIB)
     args = ["-o"]
     for n in range(1, 66):
         bits = range(64) if n == 65 else [n - 1]
@@ -283,7 +277,7 @@ ODD_ENTRIES = {
 
 @pytest.mark.parametrize("case", sorted(ODD_ENTRIES))
 def test_odd_gpt_entries_equal_sfdisk(tmp_path: Path, case: str) -> None:
-    disk = image(tmp_path / "odd.img", 8 * MIB)
+    disk = make_image(tmp_path / "odd.img", 8 * MIB)
     with open(disk, "r+b") as f:
         pt.write_gpt(f, ODD_ENTRIES[case], disk_guid="01234567-89AB-CDEF-0123-456789ABCDEF")
     same_as_sfdisk(disk)
@@ -302,7 +296,7 @@ def test_mbr_layout_variants(tmp_path: Path) -> None:
         "label: dos\nsize=1MiB, type=83\ntype=5\n",
     ]
     for n, script in enumerate(scripts):
-        disk = image(tmp_path / f"m{n}.img", 64 * MIB)
+        disk = make_image(tmp_path / f"m{n}.img", 64 * MIB)
         write_script(disk, script.replace("img :", f"{disk.name}2 :") if n == 0 else script)
         same_as_sfdisk(disk)
     # slots 2 and 4 used, 1 and 3 empty, by hand
@@ -318,7 +312,7 @@ def test_tables_written_by_scripted_fdisk(tmp_path: Path) -> None:
     dialogues = ["o\nn\np\n1\n\n+1M\na\nn\ne\n2\n\n\nn\nl\n\n+1M\nn\nl\n\n+2M\nt\n5\n82\nw\n",
                  "g\nn\n1\n\n+1M\nn\n2\n\n+3M\nt\n1\n1\nx\nn\n2\nhello world\nA\n2\n60\nr\nw\n"]
     for n, dialogue in enumerate(dialogues):
-        disk = image(tmp_path / f"fdisk{n}.img", 32 * MIB)
+        disk = make_image(tmp_path / f"fdisk{n}.img", 32 * MIB)
         run(["fdisk", str(disk)], input=dialogue)
         out = same_as_sfdisk(disk)
         assert (b'"bootable": true' in out) if n == 0 else (b'"name": "hello world"' in out)
@@ -389,7 +383,7 @@ def test_image_sizes_that_are_not_whole_sectors(tmp_path: Path) -> None:
     makers = [(1, "label: gpt\nsize=1MiB\n"), (511, "label: gpt\nsize=1MiB\n"), (1, "label: dos\nsize=1MiB\n"),
               (511, "label: dos\nsize=1MiB\n"), (100, ["sgdisk", "-o", "-n", "1:0:+1M"])]
     for n, (extra, maker) in enumerate(makers):
-        disk = image(tmp_path / f"odd{n}.img", 8 * MIB + extra)
+        disk = make_image(tmp_path / f"odd{n}.img", 8 * MIB + extra)
         if isinstance(maker, list):
             run([*maker, str(disk)])
         else:
@@ -402,7 +396,7 @@ def test_sparse_images_beyond_2_tib(tmp_path: Path, label: str) -> None:
     """More than 2^32 - 1 sectors: sfdisk warns about a dos table (its size in util-linux's
     human format), and a protective MBR of 0xFFFFFFFF sectors is not a mismatch."""
     for size in (2500 * 1024 ** 3, 3 * 1024 ** 4 - 512):
-        disk = image(tmp_path / "big.img", size)
+        disk = make_image(tmp_path / "big.img", size)
         write_script(disk, f"label: {label}\nsize=1GiB\n")
         same_as_sfdisk(disk)
         warned = sfdisk(disk).stderr
@@ -411,7 +405,7 @@ def test_sparse_images_beyond_2_tib(tmp_path: Path, label: str) -> None:
 
 
 def test_protective_mbr_smaller_than_the_disk_warns_like_sfdisk_and_repair_fixes_it(tmp_path: Path) -> None:
-    disk = image(tmp_path / "pmbr.img", 8 * MIB)
+    disk = make_image(tmp_path / "pmbr.img", 8 * MIB)
     run(["sgdisk", "-o", "-n", "1:0:+1M", str(disk)])
     with open(disk, "r+b") as f:
         f.seek(446 + 12)
@@ -428,7 +422,7 @@ def test_protective_mbr_smaller_than_the_disk_warns_like_sfdisk_and_repair_fixes
 
 @pytest.mark.parametrize("maker", ["sgdisk", "sfdisk"])
 def test_grown_gpt_image_warns_and_repair_equals_sfdisk_relocate(tmp_path: Path, maker: str) -> None:
-    disk = image(tmp_path / "grown.img", 8 * MIB)
+    disk = make_image(tmp_path / "grown.img", 8 * MIB)
     if maker == "sgdisk":
         run(["sgdisk", "-o", "-n", "1:0:+1M", "-n", "2:0:+2M", str(disk)])
     else:
@@ -503,7 +497,7 @@ def test_damaged_images_are_refused_with_the_damage_named(tmp_path: Path) -> Non
 @pytest.mark.parametrize("what", ["overlap", "past last usable", "end before start"])
 def test_damaged_gpt_entries_are_refused(tmp_path: Path, what: str) -> None:
     """Entries rewritten with valid CRCs (so sfdisk trusts them and lists them); we name the problem."""
-    disk = image(tmp_path / "g.img", 8 * MIB)
+    disk = make_image(tmp_path / "g.img", 8 * MIB)
     write_script(disk, "label: gpt\nsize=1MiB\nsize=1MiB\n")
     with open(disk, "rb") as f:
         t = pt.read_table(f)
@@ -522,14 +516,14 @@ def test_damaged_gpt_entries_are_refused(tmp_path: Path, what: str) -> None:
 
 
 def test_shrunk_and_doubly_damaged_gpt(tmp_path: Path) -> None:
-    disk = image(tmp_path / "shrunk.img", 8 * MIB)
+    disk = make_image(tmp_path / "shrunk.img", 8 * MIB)
     run(["sgdisk", "-o", "-n", "1:0:+1M", str(disk)])
     with open(disk, "r+b") as f:
         f.truncate(7 * MIB)
     refused(disk, "usable LBA 34..16350 runs past the end of the image (last LBA 14335)")
     theirs = sfdisk(disk)                             # sfdisk falls back to the protective MBR
     assert b'"label": "dos"' in theirs.stdout and b"GPT PMBR size mismatch" in theirs.stderr
-    disk = image(tmp_path / "both.img", 8 * MIB)
+    disk = make_image(tmp_path / "both.img", 8 * MIB)
     write_script(disk, "label: gpt\nsize=1MiB\n")
     flip(disk, 512 + 40)
     flip(disk, 8 * MIB - 512 + 40)
@@ -552,7 +546,7 @@ def _compare_or_refused(path: Path) -> str:
 
 
 def test_fuzzed_mbr_and_ebr_entries(tmp_path: Path) -> None:
-    base = image(tmp_path / "base.img", 6 * MIB)
+    base = make_image(tmp_path / "base.img", 6 * MIB)
     write_script(base, "label: dos\nsize=1MiB, bootable\ntype=5\nsize=1MiB\nsize=1MiB\n")
     raw0 = base.read_bytes()
     sectors = [0, 4096, 8192]                         # the MBR and the two EBRs sfdisk wrote
@@ -586,7 +580,7 @@ def test_fuzzed_gpt_headers_with_recomputed_crcs(tmp_path: Path) -> None:
     into the usable area; there we use the other copy (or refuse) where sfdisk
     quietly trusts the header.  Every other mutation must give sfdisk's output.
     """
-    base = image(tmp_path / "base.img", 6 * MIB)
+    base = make_image(tmp_path / "base.img", 6 * MIB)
     run(["sgdisk", "-o", "-S", "8", "-n", "1:0:+1M", "-n", "2:0:+1M", str(base)])
     raw0 = base.read_bytes()
     total = len(raw0) // 512
