@@ -44,8 +44,18 @@ def _tools():
         pytest.skip("missing " + ", ".join(missing) + " (Debian package qemu-utils)")
 
 
+# QEMU's LUKS code times PBKDF2 on the thread's CPU clock before it picks an iteration count
+# (crypto/pbkdf.c, qcrypto_pbkdf2_count_iters); when a busy machine lets that clock read no
+# progress over a round, qemu-img gives up with this message.  Nothing is written then, so
+# the command is simply run again.
+PBKDF2_CLOCK_MISS = "Unable to get accurate CPU usage"
+
+
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=120)
+    for _attempt in range(5):
+        proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0 or PBKDF2_CLOCK_MISS not in proc.stderr:
+            break
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
