@@ -11,8 +11,15 @@ complements it by checking the entries against the running machine
 Checks: field count, absolute mount point, duplicate mount points, unstable
 kernel device names (/dev/sdX, /dev/vdX, /dev/nvme...: the order can change
 between boots; use UUID=, LABEL=, PARTUUID= or PARTLABEL=), unknown
-filesystem type, dump and pass values (0, 1, 2; root 1; swap and pseudo
-filesystems 0), and swap entries.
+filesystem type, dump and pass values, and swap entries.
+
+Errors are what makes mount, findmnt or the boot fail; everything legal but
+unusual is a warning.  fs_freq and fs_passno only have to be integers (libmount
+rejects the line otherwise: `findmnt --verify` reports a parse error).  Any
+fs_freq >= 0 is fine: dump(8) reads it as the number of days between dumps.
+A pass above 2 is legal too: `fsck -A` checks the passes in increasing order
+(fsck(8)), but systemd-fstab-generator(8) treats passno as a boolean and
+drops the order, so the linter warns.
 
 >>> text = '''
 ... UUID=0a3c5e1f-8d2b-4c6e-9f10-2b3c4d5e6f70  /      ext4  defaults  0 1
@@ -25,6 +32,13 @@ filesystems 0), and swap entries.
 4: error: mount point /data already used on line 3
 >>> lint("/dev/sda1 /")
 [Issue(line=1, level='error', message='2 fields; fstab(5) needs 4 to 6 (spec, file, vfstype, mntops[, freq[, passno]])')]
+
+Legal but unusual values are warnings, not errors (findmnt accepts them):
+
+>>> for issue in lint("LABEL=d /data ext4 defaults 7 3\nLABEL=e /e ext4 defaults 1 x"):
+...     print(issue)
+1: warning: pass 3: fsck -A checks it after pass 2, but systemd ignores the order (any non-zero pass is checked, root first); use 2
+2: error: pass field 'x' is not an integer; libmount rejects the line
 """
 from __future__ import annotations
 
@@ -53,6 +67,7 @@ NO_FSCK_TYPES = {"swap", "tmpfs", "ramfs", "proc", "sysfs", "devpts", "devtmpfs"
                  "cgroup", "cgroup2", "debugfs", "securityfs", "hugetlbfs", "mqueue",
                  "bpf", "overlay", "nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs",
                  "none"}
+INTEGER = re.compile(r"[+-]?[0-9]+")
 UNSTABLE = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)(p?\d+)?$")
 TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "ID=")
 
@@ -60,7 +75,7 @@ TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "ID=")
 @dataclass(frozen=True)
 class Issue:
     line: int
-    level: str        # "error" (mount or boot will fail) or "warning"
+    level: str        # "error" (mount, findmnt or boot will fail) or "warning" (legal, but check it)
     message: str
 
     def __str__(self) -> str:
@@ -115,16 +130,25 @@ def lint(text: str, extra_types: Iterable[str] = ()) -> List[Issue]:
         else:
             seen[target] = n
 
-        if freq not in ("0", "1"):
-            issues.append(Issue(n, "error", f"dump field {freq!r}: accepted 0 or 1"))
-        if passno not in ("0", "1", "2"):
-            issues.append(Issue(n, "error", f"pass field {passno!r}: accepted 0, 1 or 2"))
-        elif passno != "0" and vfstype in NO_FSCK_TYPES:
-            issues.append(Issue(n, "warning", f"pass {passno} on {vfstype}: nothing to check, use 0"))
-        elif target == "/" and passno == "2":
+        if not INTEGER.fullmatch(freq):
+            issues.append(Issue(n, "error", f"dump field {freq!r} is not an integer; libmount rejects the line"))
+        elif int(freq) < 0:
+            issues.append(Issue(n, "warning", f"dump field {freq}: negative; dump(8) reads it as days, use 0"))
+        if not INTEGER.fullmatch(passno):
+            issues.append(Issue(n, "error", f"pass field {passno!r} is not an integer; libmount rejects the line"))
+            continue
+        p = int(passno)
+        if p != 0 and vfstype in NO_FSCK_TYPES:
+            issues.append(Issue(n, "warning", f"pass {p} on {vfstype}: nothing to check, use 0"))
+        elif p < 0:
+            issues.append(Issue(n, "warning", f"pass {p}: negative; use 0 (no check) or 2"))
+        elif target == "/" and p >= 2:
             issues.append(Issue(n, "warning", "root filesystem should have pass 1"))
-        elif target != "/" and passno == "1":
+        elif target != "/" and p == 1:
             issues.append(Issue(n, "warning", "pass 1 is for the root filesystem; use 2"))
+        elif p > 2:
+            issues.append(Issue(n, "warning", f"pass {p}: fsck -A checks it after pass 2, but systemd ignores "
+                                "the order (any non-zero pass is checked, root first); use 2"))
     return issues
 # --8<-- [end:lint]
 
