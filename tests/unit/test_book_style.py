@@ -129,3 +129,29 @@ def test_mirror_is_told_apart_from_image(page):
     if MIRROR_SENSE.search(text):
         assert "镜像（mirror）" in text, (
             f"{page.relative_to(DOCS)} uses 镜像 for a RAID mirror: write 「镜像（mirror）」 at its first use")
+
+
+CHAPTERS = ["disks", "raid", "network-storage", "ceph", "virtualization"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_chapter_has_one_version_note(chapter):
+    """The text describes current upstream; one note per chapter says what the lab ran."""
+    notes = {p.name: p.read_text(encoding="utf-8").count('!!! info "版本说明"')
+             for p in sorted((DOCS / chapter).glob("*.md"))}
+    assert sum(notes.values()) == 1, notes
+    [(_, text)] = [(n, (DOCS / chapter / n).read_text(encoding="utf-8")) for n, c in notes.items() if c]
+    body = text.split('!!! info "版本说明"', 1)[1][:1500]
+    assert "Debian 12" in body or "实验" in body, "the note names the lab's versions"
+
+
+NARRATION = re.compile(r"tests/(?:unit|twins|labs|site|pdf)/|在 CI 中|CI 中(?:执行|运行|检查)|\btwin\b")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.parent != DOCS / "appendix" and p != DOCS / "index.md"],
+                         ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_chapter_prose_does_not_narrate_the_test_suite(page):
+    """Which test checks what is told once, on appendix/verification.md."""
+    bad = [f"{n}: {line.strip()[:80]}" for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+           if NARRATION.search(line)]
+    assert bad == [], f"{page.relative_to(DOCS)}: move to appendix/verification.md:\n" + "\n".join(bad)
