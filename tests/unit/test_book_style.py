@@ -155,3 +155,12 @@ def test_chapter_prose_does_not_narrate_the_test_suite(page):
     bad = [f"{n}: {line.strip()[:80]}" for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
            if NARRATION.search(line)]
     assert bad == [], f"{page.relative_to(DOCS)}: move to appendix/verification.md:\n" + "\n".join(bad)
+
+
+MAX_SOURCE_BYTES = 25_000   # page budget (CONTRIBUTING.md, "Splitting a page")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_page_source_within_budget(page):
+    size = len(page.read_bytes())
+    assert size <= MAX_SOURCE_BYTES, f"{page.relative_to(DOCS)} is {size} bytes; split it by topic"

@@ -71,7 +71,16 @@
     pick();
   }
 
-  function init() { addSwitch(); apply(); drill(); }
+  /* A section that moved to another page leaves a link with its old id and the class
+     "moved" (CONTRIBUTING.md, 拆分页面); an old link to that id goes on to the new place. */
+  function followMoved() {
+    if (!location.hash) return;
+    var t = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (t && t.tagName === "A" && t.classList.contains("moved") && t.href) location.replace(t.href);
+  }
+  window.addEventListener("hashchange", followMoved);
+
+  function init() { followMoved(); addSwitch(); apply(); drill(); }
   if (typeof document$ !== "undefined") document$.subscribe(init);
   else document.addEventListener("DOMContentLoaded", init);
 })();
