@@ -21,14 +21,17 @@ import re
 _PRE = re.compile(r"<pre\b[^>]*>.*?</pre>", re.S)
 UNWRAPPED = ("n", "w", "p", "o")
 _INVISIBLE = re.compile(r'<span class="(?:%s)">([^<]*)</span>' % "|".join(UNWRAPPED))
-_SAME_NEIGHBOUR = re.compile(r'(<span class="([\w-]+)">[^<]*)</span><span class="\2">')
+# Neighbours of one class merge also across plain whitespace between them (the newline
+# between two lines of console output, ``go``): whitespace shows no colour.  Not for the
+# classes Material draws a box or background for.
+_SAME_NEIGHBOUR = re.compile(r'(<span class="((?!err\b|hll\b)[\w-]+)">[^<]*)</span>(\s*)<span class="\2">')
 
 
 def slim(pre_html: str) -> str:
     """Unwrap no-op token spans and merge same-class neighbours inside one <pre>."""
     out = _INVISIBLE.sub(r"\1", pre_html)
     while True:
-        merged = _SAME_NEIGHBOUR.sub(r"\1", out)
+        merged = _SAME_NEIGHBOUR.sub(r"\1\3", out)
         if merged == out:
             return out
         out = merged
