@@ -1,7 +1,7 @@
 """Lab: the libvirt Python binding on libvirt's test driver (libvirt 9.0.0).
 
-Everything virsh does in docs/virtualization/virsh.md goes through the same C
-API; these tests do the same steps from Python in one connection (the test
+Everything virsh does in docs/virtualization/virsh.md and virsh-ops.md goes
+through the same C API; these tests do the same steps from Python in one connection (the test
 driver's state lives in the connection's process) and check what the pages say:
 list domains, define from XML, start, pause, snapshot and revert, undefine,
 the default network, and the error raised for a missing domain.

@@ -6,8 +6,9 @@ state lives in one virsh process, so each check feeds several commands to ONE
 virsh process (`virsh -c URI 'cmd1; cmd2'`).
 
 Two kinds of test:
-* the console blocks of docs/virtualization/virsh.md and libvirt.md are run
-  again, in order, in a temp dir, and must print what the pages show;
+* the console blocks of docs/virtualization/virsh.md, virsh-ops.md, libvirt.md and
+  libvirt-network.md are run again, page by page, in order, each page in its own
+  temp dir, and must print what the pages show;
 * the facts the pages state are asserted one by one.
 Versions measured: libvirt 9.0.0, virtinst 4.1.0, QEMU 7.2 (Debian 12).
 """
@@ -44,7 +45,7 @@ def vm1_xml(tmp_path: Path) -> Path:
 
 # ---------------------------------------------------------------- the pages
 
-@pytest.mark.parametrize("page", ["virsh.md", "libvirt.md"])
+@pytest.mark.parametrize("page", ["virsh.md", "virsh-ops.md", "libvirt.md", "libvirt-network.md"])
 def test_every_console_block_of_the_page_prints_what_the_page_shows(page, tmp_path):
     need_tools("virsh", "virt-clone", "virt-xml-validate", "qemu-img", "qemu-io")
     text = (vf.DOCS / page).read_text()
@@ -222,7 +223,7 @@ def test_virt_xml_validate_accepts_the_page_xml_and_rejects_broken_ones(vm1_xml,
 # ---------------------------------------------------------------- virt-clone
 
 def _node_with_vm1(tmp_path: Path) -> str:
-    text = (vf.DOCS / "virsh.md").read_text()
+    text = (vf.DOCS / "virsh-ops.md").read_text()     # node.xml is shown with virt-clone
     vf.prepare(tmp_path, text)
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "vm1.qcow2"), "64M"])
     run(["qemu-io", "-c", "write -q -P 0xab 0 1M", str(tmp_path / "vm1.qcow2")])

@@ -1,7 +1,8 @@
 """Helpers for the virtualization labs: run the console blocks of a page for real.
 
-The pages docs/virtualization/virsh.md and libvirt.md show commands in
-``console`` blocks, each command after a ``$`` prompt followed by its output.
+The pages docs/virtualization/virsh.md, virsh-ops.md, libvirt.md and
+libvirt-network.md show commands in ``console`` blocks, each command after a
+``$`` prompt followed by its output.
 The pages say they ran in the directory /tmp/virt-lab; the labs run them in a
 temporary directory instead and write there the files the page shows in
 blocks titled ``title="NAME"`` (vm1.xml, node.xml ...).
