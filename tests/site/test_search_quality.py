@@ -57,12 +57,12 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "RADOS": ("ceph/architecture/",),
     "RBD 快照": ("ceph/rbd-rgw-cephfs/",),
     # virtualization
-    "virbr0": ("virtualization/libvirt/",),
-    "snapshot-revert": ("virtualization/virsh/",),
+    "virbr0": ("virtualization/libvirt-network/", "virtualization/libvirt/"),
+    "snapshot-revert": ("virtualization/virsh-ops/", "virtualization/virsh/"),
     "写时复制": ("virtualization/disk-images/",),
     "qcow2": ("virtualization/disk-images/",),
     "backing file": ("virtualization/disk-images/",),
-    "virt-clone": ("virtualization/virsh/",),
+    "virt-clone": ("virtualization/virsh-ops/", "virtualization/virsh/"),
     "半虚拟化": ("virtualization/",),
     "KVM 组件": ("virtualization/",),
 }
