@@ -40,8 +40,8 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "mdadm": ("raid/mdadm/",),
     # network storage
     "rpcbind": ("network-storage/nfs/",),
-    "showmount": ("network-storage/nfs/",),
-    "root_squash": ("network-storage/nfs/",),
+    "showmount": ("network-storage/nfs-workflow/", "network-storage/nfs-config/"),
+    "root_squash": ("network-storage/nfs-config/",),
     "IQN": ("network-storage/san-iscsi/",),
     "LUN": ("network-storage/san-iscsi/",),
     "IP SAN": ("network-storage/san-iscsi/",),
