@@ -1,4 +1,4 @@
-"""Twin and page check for the stretch-mode follow-up in docs/ceph/pools-pg.md.
+"""Twin and page check for the stretch-mode follow-up in docs/ceph/failure-domains.md.
 
 The page builds a CRUSH map with ``crushtool --build`` (2 datacenters x 2 hosts
 x 2 OSDs), appends the two-``take`` stretch rule shown on the page, and counts
@@ -31,7 +31,7 @@ import crush
 pytestmark = pytest.mark.twin
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = ROOT / "docs" / "ceph" / "pools-pg.md"
+PAGE = ROOT / "docs" / "ceph" / "failure-domains.md"
 BUILD = ["--build", "--num_osds", "8", "host", "straw2", "2", "datacenter", "straw2", "2",
          "root", "straw2", "0"]
 
