@@ -4,7 +4,7 @@
   8191 PiB sparse file takes an XFS geometry from `mkfs.xfs -N` (nothing is
   written) of 2251524935778304 4 KiB blocks in 8387585 AGs of 2^28 - 1 blocks,
   and an 8192 PiB file (2^63 bytes) cannot be made: the lines on the page.
-* docs/virtualization/index.md, static huge pages vs THP: the page's own
+* docs/virtualization/host-tuning.md, static huge pages vs THP: the page's own
   thp_demo.py gets huge pages only where the THP mode allows it (madvise: only
   the madvise'd mapping; always: both; never: neither).
 * docs/virtualization/index.md, cloud-init: a NoCloud seed made with xorriso has
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 USAGE = ROOT / "docs" / "disks" / "usage.md"
 VIRT = ROOT / "docs" / "virtualization" / "index.md"
+TUNING = ROOT / "docs" / "virtualization" / "host-tuning.md"
 
 
 def _console_lines(page: Path, first_command: str) -> list[str]:
@@ -77,7 +78,7 @@ def test_xfs_geometry_for_8191_pib_and_off_t_limit(tmp_path):
 def test_thp_demo_follows_the_hosts_thp_mode(tmp_path):
     mode_text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
     mode = re.search(r"\[(\w+)\]", mode_text).group(1)
-    text = VIRT.read_text(encoding="utf-8")
+    text = TUNING.read_text(encoding="utf-8")
     code = re.search(r'```text title="thp_demo.py"\n(.*?)\n\s*```', text, re.S).group(1)
     script = tmp_path / "thp_demo.py"
     script.write_text(textwrap.dedent(code) + "\n")
@@ -87,7 +88,7 @@ def test_thp_demo_follows_the_hosts_thp_mode(tmp_path):
     if mode == "madvise":
         assert plain == 0 and advised > 0
         # the page's run (this machine's kind): all 64 MiB in huge pages
-        assert "madvise 65536 kB" in _output_after(_console_lines(VIRT, "python3 thp_demo.py"),
+        assert "madvise 65536 kB" in _output_after(_console_lines(TUNING, "python3 thp_demo.py"),
                                                     "python3 thp_demo.py")
     elif mode == "always":
         assert plain > 0 and advised > 0

@@ -1,6 +1,6 @@
 """Lab: run guest code on the real KVM of this machine through /dev/kvm (snippets/kvm_mini.py).
 
-Proves the division of labour the page docs/virtualization/index.md describes:
+Proves the division of labour the page docs/virtualization/kvm.md describes:
 the CPU runs the guest's mov instructions without leaving guest mode, every
 `out` to port 0x3f8 comes back to user space as KVM_EXIT_IO, `hlt` as
 KVM_EXIT_HLT.  Needs /dev/kvm (present on the Debian 12 machine the labs run on).
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.lab
 SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "kvm_mini.py"
 
 # /dev/kvm exists on the machines these labs were written on (a PVM-backed KVM, see
-# docs/virtualization/index.md) but not on every machine of this kind.  Where it is
+# docs/virtualization/kvm.md) but not on every machine of this kind.  Where it is
 # missing, the guest tests below do not skip: they check instead that the snippet
 # says so clearly (exit 1, no traceback), which is its documented behaviour.
 HAVE_KVM = os.path.exists("/dev/kvm")
