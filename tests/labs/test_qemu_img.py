@@ -1,4 +1,4 @@
-"""Lab: the qemu-img commands of docs/virtualization/disk-images.md and qcow2-internals.md, run for real.
+"""Lab: the qemu-img commands of docs/virtualization/disk-images.md, backing-snapshots.md and qcow2-check.md, run for real.
 
 Everything happens in pytest's tmp_path on plain files (no devices, no network):
 raw against qcow2 allocation, preallocation modes, internal snapshots (refused
