@@ -373,7 +373,9 @@ def test_4096_byte_sectors_on_loop_device_equal_sfdisk(tmp_path: Path, label: st
 
 
 # ---------------------------------------------------------------- the page's console blocks
-PAGE = ROOT / "docs" / "disks" / "partitions.md"
+# the partition pages in reading order: gpt.img is made on the first and reused on the later ones
+PAGES = [ROOT / "docs" / "disks" / name for name in
+         ("partitions.md", "partitions-mbr.md", "partitions-repair.md", "partitions-layout.md")]
 
 
 def console_blocks(text: str) -> list[list[tuple[str, str]]]:
@@ -392,15 +394,15 @@ def console_blocks(text: str) -> list[list[tuple[str, str]]]:
 
 
 def test_page_console_blocks_reproduce_exactly(tmp_path: Path) -> None:
-    """Every marked console block on partitions.md, run in order in one directory, prints what the page shows."""
+    """Every marked console block on the partition pages, run in order in one directory, prints what the page shows."""
     need_tools("mkfs.ext4", "blkid", "wipefs", "od", "dd")
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python3").symlink_to(sys.executable)
     (tmp_path / "snippets").symlink_to(ROOT / "snippets")
     env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": str(tmp_path)}
-    blocks = console_blocks(PAGE.read_text(encoding="utf-8"))
-    assert len(blocks) == 5
+    blocks = [b for page in PAGES for b in console_blocks(page.read_text(encoding="utf-8"))]
+    assert len(blocks) == 6
     for block in blocks:
         for cmd, expected in block:
             proc = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
