@@ -8,7 +8,8 @@
 * ``prose_lines(text)``: the lines of a page a reader reads as prose, with fenced
   code blocks, inline code, HTML tags, attribute lists and admonition titles removed.
 
-Run ``python tests/pagekit.py`` to print every seed answer's length, longest last.
+Run ``python tests/pagekit.py`` to print every seed answer's length, longest last
+(``--all``: every ``##`` question's answer).
 """
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ def _indented_block(lines: list[str], start: int) -> list[str]:
     return body
 
 
-def seed_answers(text: str, page: str = "") -> list[Answer]:
-    """The first 面试回答 box under each ``.seed`` heading of a page."""
+def seed_answers(text: str, page: str = "", *, seed_only: bool = True) -> list[Answer]:
+    """The first 面试回答 box under each ``.seed`` heading of a page (every ``##`` question's
+    with ``seed_only=False``)."""
     lines = text.split("\n")
     answers: list[Answer] = []
     current: tuple[str, int] | None = None
@@ -87,7 +89,7 @@ def seed_answers(text: str, page: str = "") -> list[Answer]:
         m = HEADING.match(line)
         if m and len(m.group("level")) <= 2:
             attrs = m.group("attrs") or ""
-            current = (m.group("title"), i + 1) if ".seed" in attrs.split() else None
+            current = (m.group("title"), i + 1) if ".seed" in attrs.split() or not seed_only else None
             continue
         if current and ANSWER_OPEN.match(line):
             answers.append(Answer(page, current[1], current[0], "\n".join(_indented_block(lines, i + 1))))
@@ -95,10 +97,11 @@ def seed_answers(text: str, page: str = "") -> list[Answer]:
     return answers
 
 
-def book_answers(docs: Path = DOCS) -> list[Answer]:
+def book_answers(docs: Path = DOCS, *, seed_only: bool = True) -> list[Answer]:
     out: list[Answer] = []
     for path in sorted(docs.rglob("*.md")):
-        out.extend(seed_answers(path.read_text(encoding="utf-8"), path.relative_to(docs).as_posix()))
+        out.extend(seed_answers(path.read_text(encoding="utf-8"), path.relative_to(docs).as_posix(),
+                                seed_only=seed_only))
     return out
 
 
@@ -134,7 +137,7 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
 
 
 def main() -> int:
-    answers = book_answers()
+    answers = book_answers(seed_only="--all" not in sys.argv[1:])
     for a in sorted(answers, key=lambda a: a.units):
         print(f"{a.units:4d}  {a.page}:{a.line}  {a.question}")
     units = [a.units for a in answers]
