@@ -34,6 +34,13 @@ def test_seed_answer_is_said_in_a_minute(answer):
         f"(limit {MAX_UNITS}); move depth to 深入/追问/原题勘误")
 
 
+@pytest.mark.parametrize("answer", book_answers(seed_only=False), ids=lambda a: f"{a.page}:{a.line}")
+def test_every_question_answer_is_said_in_a_minute(answer):
+    """Not only the seed's: a ## question added later (operations, follow-ups) keeps the limit."""
+    assert answer.units <= MAX_UNITS, (
+        f"{answer.page}:{answer.line} 「{answer.question}」 has {answer.units} speakable units (limit {MAX_UNITS})")
+
+
 def test_median_answer_length():
     median = statistics.median(a.units for a in ANSWERS)
     assert median <= MAX_MEDIAN, f"median answer is {median} units (limit {MAX_MEDIAN})"
