@@ -168,16 +168,19 @@ def _index_html(from_url: str) -> str:
             parts.append(f"<h2>{html.escape(chapter)}</h2>")
         parts.append(f'<h3><a href="{_link(p["url"], "", from_url)}">{html.escape(p["title"])}</a></h3><ul class="qindex">')
         for q in p["questions"]:
-            mark = '<span class="qtag qtag-seed">原题</span>' if q["seed"] else '<span class="qtag">追问</span>'
+            # follow-ups are marked by the li's class and a CSS ::before, not a span: the index
+            # lists ~300 of them and stays within the page budget (1,500 elements)
+            mark = '<span class="qtag qtag-seed">原题</span>' if q["seed"] else ""
             total_seed += q["seed"]
             total_follow += not q["seed"]
             tags = "".join(f'<span class="qtag qtag-term">{html.escape(t)}</span>' for t in _tags(q["title"], p["tags"]))
-            parts.append(f'<li>{mark}{tags} <a href="{_link(p["url"], q["id"], from_url)}">{html.escape(q["title"])}</a>')
+            li = "<li>" if q["seed"] else '<li class="qf">'
+            parts.append(f'{li}{mark}{tags} <a href="{_link(p["url"], q["id"], from_url)}">{html.escape(q["title"])}</a>')
             if q["followups"]:
                 parts.append("<ul>")
                 for f in q["followups"]:
                     total_follow += 1
-                    parts.append(f'<li><span class="qtag">追问</span> <a href="{_link(p["url"], f["id"], from_url)}">'
+                    parts.append(f'<li class="qf"><a href="{_link(p["url"], f["id"], from_url)}">'
                                  f'{html.escape(f["title"])}</a></li>')
                 parts.append("</ul>")
             parts.append("</li>")
