@@ -37,7 +37,7 @@ def test_without_dev_kvm_the_snippet_reports_it_cleanly():
         assert proc.stderr.startswith("cannot use /dev/kvm:") and "Traceback" not in proc.stderr
 
 
-needs_kvm = pytest.mark.skipif(not HAVE_KVM, reason="no /dev/kvm on this machine; "
+needs_kvm = pytest.mark.skipif(not HAVE_KVM, reason="missing host capability kvm: no /dev/kvm on this machine; "
                                "test_without_dev_kvm_the_snippet_reports_it_cleanly covers it")
 
 
