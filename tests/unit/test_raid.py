@@ -1,6 +1,7 @@
 """Properties of snippets/raid.py: parity algebra, RAID 6 recovery, md layout, calculator."""
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,49 @@ def test_raid6_q_is_sum_of_g_power_i_times_di(blocks, data):
             want_q ^= slow_gf_mul(raid.EXP[i], b[j])
             want_p ^= b[j]
         assert (p[j], q[j]) == (want_p, want_q)
+
+
+def test_div_g_divides_every_byte_by_2_for_all_256_values():
+    # one integer holding the bytes 0..255; times 2 (shift-and-add, above) must undo it
+    block = bytes(range(256))
+    out = raid._div_g(int.from_bytes(block, "little"), raid._low_bits(256)).to_bytes(256, "little")
+    assert [slow_gf_mul(o, 2) for o in out] == list(block)
+    assert out[1] == 0x8E        # 1/x = (1 + 0x11d)/x = 0x11c >> 1, by hand
+
+
+def _q_by_tables(blocks):
+    """Q = sum of g^i * Di, each block multiplied by its own 256-byte table."""
+    q = bytes(len(blocks[0]))
+    for i, b in enumerate(blocks):
+        q = raid._xor2(q, raid.gf_mul_block(raid.EXP[i % 255], b))
+    return q
+
+
+@pytest.mark.parametrize("slice_bytes", [1, 3, 32])
+@settings(max_examples=100, deadline=None)
+@given(blocks=stripes)
+def test_raid6_pq_is_the_same_whatever_the_slice_size(slice_bytes, blocks):
+    # raid6_pq works SLICE bytes at a time; small slices make most stripes span several,
+    # with a shorter last one
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(raid, "SLICE", slice_bytes)
+        p, q = raid.raid6_pq(blocks)
+    assert p == raid.xor_parity(blocks)
+    assert q == _q_by_tables(blocks)
+
+
+def test_raid6_pq_on_blocks_longer_than_a_slice():
+    rng = random.Random(15)
+    n = 2 * raid.SLICE + 100     # two whole slices and a short one
+    blocks = [rng.randbytes(n) for _ in range(6)]
+    assert raid.raid6_pq(blocks) == (raid.xor_parity(blocks), _q_by_tables(blocks))
+
+
+def test_raid6_pq_with_more_blocks_than_g_has_powers():
+    # g^255 = g^0: block 255 and block 0 get the same coefficient (why md stops at 255)
+    rng = random.Random(255)
+    blocks = [rng.randbytes(4) for _ in range(600)]   # past EXP, which holds g^0..g^509
+    assert raid.raid6_pq(blocks)[1] == _q_by_tables(blocks)
 
 
 def test_raid6_recover_refuses_three_lost_blocks():
