@@ -29,6 +29,10 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "xfs_repair": ("disks/fsck/",),
     "inode 耗尽": ("disks/usage/",),
     "超级块": ("disks/fsck/", "disks/raw-disk/"),
+    "文件系统只读": ("disks/troubleshooting/",),
+    "target is busy": ("disks/troubleshooting/",),
+    "NVMe 多路径": ("disks/hotplug-nvme/",),
+    "LUKS 密钥槽": ("disks/luks/",),
     # raid
     "奇偶校验": ("raid/parity/", "raid/"),
     "写惩罚": ("raid/calculator/", "raid/parity/", "raid/"),
@@ -65,6 +69,10 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "virt-clone": ("virtualization/virsh-ops/", "virtualization/virsh/"),
     "半虚拟化": ("virtualization/", "virtualization/kvm/"),
     "KVM 组件": ("virtualization/kvm/", "virtualization/"),
+    "增量备份": ("virtualization/backup-sharing/",),
+    "virtiofs": ("virtualization/backup-sharing/",),
+    "iothread": ("virtualization/vm-performance/",),
+    "热迁移 CPU 型号": ("virtualization/vm-platform/",),
 }
 
 
