@@ -69,6 +69,8 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "virt-clone": ("virtualization/virsh-ops/", "virtualization/virsh/"),
     "半虚拟化": ("virtualization/", "virtualization/kvm/"),
     "KVM 组件": ("virtualization/kvm/", "virtualization/"),
+    "增量备份": ("virtualization/backup-sharing/",),
+    "virtiofs": ("virtualization/backup-sharing/",),
 }
 
 

@@ -1,0 +1,182 @@
+"""Labs for the virtualization operations pages: backup-sharing.md, vm-performance.md, vm-platform.md.
+
+Each test runs the commands of one ``console`` block of a page again (only the
+``$`` lines: ``#`` lines on those pages are sketches for a real KVM host) in a
+temporary directory, with the files the page shows in ``title="NAME"`` blocks
+written there first, and compares the output with the page after masking what
+changes from run to run (libvirt's UUIDs and times, ``disk size``, dates printed
+by swtpm_setup, the Debian revision of a package).  Where a value depends on
+the machine's state rather than on the tool (page cache residency), the test
+says so and asserts the property instead.
+
+Daemons started here (qemu-nbd, swtpm) listen on a Unix socket in the temp
+directory or on 127.0.0.1 and are stopped by their PID in ``finally``.
+
+Versions measured: Debian 12 -- QEMU 7.2.22, libvirt 9.0.0, swtpm 0.7.1,
+tpm2-tools 5.4, ovmf 2022.11, strace 6.1.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import virt_fixtures as vf
+from labkit import need_tools, wait_for
+
+pytestmark = pytest.mark.lab
+
+VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")   # Debian 12: in qemu-system-common
+
+# values that differ between two runs or two Debian point releases
+_MASKS = [
+    # "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)": the Debian revision moves with security updates
+    (re.compile(r"\(Debian [^)]*\)"), "(Debian <REV>)"),
+    (re.compile(r"version 7\.2\.\d+"), "version 7.2.<N>"),
+    # swtpm_setup prints the wall clock: "@ Mon 07 Dec 2026 11:17:07 AM UTC"
+    (re.compile(r" @ .*$", re.MULTILINE), " @ <DATE>"),
+]
+
+
+def mask(text: str) -> str:
+    text = vf.mask(text)
+    for pattern, repl in _MASKS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def page(name: str) -> str:
+    return (vf.DOCS / name).read_text(encoding="utf-8")
+
+
+def write_files(workdir: Path, text: str) -> None:
+    """Write every ```xml/sh/text title="NAME"``` block of the page into workdir."""
+    for info, body in vf.blocks(text):
+        m = re.search(r'title="([^"/]+)"', info)
+        if m and info.split()[0] in ("xml", "sh", "text"):
+            (workdir / m.group(1)).write_text(body)
+
+
+def console_block(text: str, first: str) -> list[tuple[str, str]]:
+    """(command, shown output) of the ``$`` lines of the console block whose first command starts with `first`."""
+    for info, body in vf.blocks(text):
+        if not info.startswith("console"):
+            continue
+        runs: list[tuple[str, list[str]]] = []
+        for line in body.splitlines():
+            if line.startswith("$ "):
+                runs.append((line[2:], []))
+            elif runs and not line.startswith(("# ", "guest# ")):
+                runs[-1][1].append(line)
+        if runs and runs[0][0].startswith(first):
+            return [(cmd, "\n".join(out)) for cmd, out in runs]
+    raise AssertionError(f"no console block starting with {first!r}")
+
+
+def sh(workdir: Path, cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run one page command with bash in workdir, stdout and stderr merged as a terminal shows them."""
+    return subprocess.run(["bash", "-c", cmd], check=False, cwd=workdir, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def replay(workdir: Path, runs: list[tuple[str, str]], subs: dict[str, str] | None = None) -> dict[str, str]:
+    """Run the commands in order; each output must equal the page's (masked). Returns real outputs."""
+    real_outputs = {}
+    for cmd, shown in runs:
+        real_cmd = cmd
+        for old, new in (subs or {}).items():
+            real_cmd = real_cmd.replace(old, new)
+        real = vf.normalise_output(sh(workdir, real_cmd).stdout)
+        real_outputs[cmd] = real
+        assert mask(real) == mask(vf.normalise_output(shown)), (
+            f"output of `{cmd}` differs from the page\n--- real\n{real}\n--- page\n{shown}")
+    return real_outputs
+
+
+def replay_block(workdir: Path, page_name: str, first: str) -> dict[str, str]:
+    """Write the page's files into workdir and replay its console block starting with `first`."""
+    text = page(page_name)
+    write_files(workdir, text)
+    return replay(workdir, console_block(text, first))
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_pid_file(path: Path) -> None:
+    """Stop the daemon whose PID is in `path`, if it is still running: SIGTERM, then SIGKILL."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not alive(pid):
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            wait_for(lambda: not alive(pid), timeout=60, what=f"PID {pid} to exit")
+        except AssertionError:
+            continue
+
+
+# ------------------------------------------------------- backup-sharing.md: incremental backup
+
+def test_checkpoints_on_the_test_driver_and_a_valid_pull_backup_xml(tmp_path):
+    need_tools("virsh", "virt-xml-validate")
+    replay_block(tmp_path, "backup-sharing.md", 'virsh -c test:///default "checkpoint-create-as')
+
+
+def test_bitmaps_record_only_writes_made_while_they_are_enabled(tmp_path):
+    need_tools("qemu-img", "qemu-io", "qemu-nbd")
+    text = page("backup-sharing.md")
+    write_files(tmp_path, text)
+    try:
+        real = replay(tmp_path, console_block(text, "qemu-img create -q -f qcow2 vm.qcow2"))
+        info = real["qemu-img info vm.qcow2"]
+        assert info.count("[0]: auto") == 2 and info.count("granularity: 65536") == 2
+        dirty = replay(tmp_path, console_block(text, "sh dirty.sh vm.qcow2 cp1"))
+        # 1 MiB + 128 KiB, 8 MiB and 16 MiB in cp1; the 16 MiB write came while cp2 was disabled
+        starts = [re.findall(r'"start": (\d+)', out) for out in dirty.values()]
+        assert starts == [["1048576", "8388608", "16777216"], ["8388608"]]
+        merged = replay(tmp_path, console_block(text, "qemu-img create -q -f qcow2 -b vm.qcow2"))
+        assert re.findall(r'"start": (\d+)', merged["sh dirty.sh top.qcow2 since-cp1"])[-1] == str(32 << 20)
+    finally:
+        stop_pid_file(tmp_path / "nbd.pid")
+
+
+def test_a_crash_leaves_bitmaps_in_use_and_they_can_only_be_removed(tmp_path):
+    need_tools("qemu-img", "qemu-io")
+    text = page("backup-sharing.md")
+    # the crash block starts from the vm.qcow2 of the bitmap block
+    replay(tmp_path, console_block(text, "qemu-img create -q -f qcow2 vm.qcow2"))
+    runs = console_block(text, "cp vm.qcow2 crash.qcow2")
+    replay(tmp_path, runs[:1])
+    # qemu-io's `abort` really aborts: SIGABRT, no output of its own
+    abort = sh(tmp_path, runs[1][0])
+    assert abort.returncode == -signal.SIGABRT and abort.stdout == ""
+    replay(tmp_path, runs[2:])
+    left = sh(tmp_path, "qemu-img info --output=json crash.qcow2").stdout
+    assert '"name": "cp1"' not in left and '"name": "cp2"' in left and '"in-use"' in left
+
+
+# ------------------------------------------------------- backup-sharing.md: virtiofs
+
+def test_virtiofsd_of_debian_12_and_a_virtiofs_domain_xml(tmp_path):
+    need_tools("virt-xml-validate")
+    if not VIRTIOFSD.exists():
+        pytest.skip(f"{VIRTIOFSD} missing (Debian package qemu-system-common)")
+    real = replay_block(tmp_path, "backup-sharing.md", "/usr/lib/qemu/virtiofsd --version")
+    assert "migrate-precopy" not in real["/usr/lib/qemu/virtiofsd --print-capabilities"]
+    replay_block(tmp_path, "backup-sharing.md", "virt-xml-validate fs.xml")
