@@ -180,3 +180,63 @@ def test_virtiofsd_of_debian_12_and_a_virtiofs_domain_xml(tmp_path):
     real = replay_block(tmp_path, "backup-sharing.md", "/usr/lib/qemu/virtiofsd --version")
     assert "migrate-precopy" not in real["/usr/lib/qemu/virtiofsd --print-capabilities"]
     replay_block(tmp_path, "backup-sharing.md", "virt-xml-validate fs.xml")
+
+
+# ------------------------------------------------------- vm-platform.md: UEFI, Secure Boot, vTPM
+
+def test_ovmf_descriptors_and_the_keys_in_the_enrolled_varstore(tmp_path):
+    need_tools("strings")
+    if not Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd").exists():
+        pytest.skip("ovmf is not installed (Debian package ovmf)")
+    replay_block(tmp_path, "vm-platform.md", "ls /usr/share/qemu/firmware/")
+
+
+def test_a_windows_11_domain_xml_is_valid(tmp_path):
+    need_tools("virt-xml-validate")
+    replay_block(tmp_path, "vm-platform.md", "virt-xml-validate win11.xml")
+
+
+def _free_port_pair() -> int:
+    """A port P on 127.0.0.1 such that P and P + 1 are both free (the swtpm TCTI wants ctrl = P + 1)."""
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no two consecutive free ports on 127.0.0.1")
+
+
+def test_swtpm_manufactured_started_queried_and_stopped(tmp_path):
+    need_tools("swtpm", "swtpm_setup", "swtpm_ioctl", "tpm2_getcap", "tpm2_pcrread")
+    text = page("vm-platform.md")
+    runs = console_block(text, "mkdir tpm")
+    port = _free_port_pair()
+    subs = {"2321": str(port), "2322": str(port + 1)}
+    start = next(i for i, (cmd, _) in enumerate(runs) if cmd.startswith("swtpm socket"))
+    replay(tmp_path, runs[:start + 1], subs)
+    pid = int((tmp_path / "tpm" / "swtpm.pid").read_text())
+    try:
+        assert alive(pid)
+        real = replay(tmp_path, runs[start + 1:], subs)
+        assert "- 0x81010001" in real["tpm2_getcap -T swtpm:port=2321 handles-persistent"]
+        # `swtpm_ioctl -s` makes the emulator exit
+        wait_for(lambda: not alive(pid), timeout=60, what="swtpm to exit after swtpm_ioctl -s")
+        assert (tmp_path / "tpm" / "tpm2-00.permall").stat().st_size > 0
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ------------------------------------------------------- vm-platform.md: migration compatibility
+
+def test_cpu_baseline_of_two_intel_hosts_and_no_baseline_across_vendors(tmp_path):
+    need_tools("virsh")
+    real = replay_block(tmp_path, "vm-platform.md", "virsh -c test:///default cpu-baseline hosts.xml")
+    assert "<model fallback='allow'>Skylake-Server-IBRS</model>" in real["virsh -c test:///default cpu-baseline hosts.xml"]

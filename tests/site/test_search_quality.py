@@ -71,6 +71,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "KVM 组件": ("virtualization/kvm/", "virtualization/"),
     "增量备份": ("virtualization/backup-sharing/",),
     "virtiofs": ("virtualization/backup-sharing/",),
+    "热迁移 CPU 型号": ("virtualization/vm-platform/",),
 }
 
 
