@@ -72,6 +72,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "增量备份": ("virtualization/backup-sharing/",),
     "virtiofs": ("virtualization/backup-sharing/",),
     "热迁移 CPU 型号": ("virtualization/vm-platform/",),
+    "iothread": ("virtualization/vm-performance/",),
 }
 
 
