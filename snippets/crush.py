@@ -48,6 +48,8 @@ import math
 import re
 import struct
 import sys
+from array import array
+from operator import floordiv
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
 from typing import Dict, List, Optional, Tuple
@@ -207,60 +209,102 @@ def hash32_5(a: int, b: int, c: int, d: int, e: int) -> int:
 # --8<-- [end:hash]
 
 
-def fast_hash32_3(a: int, b: int, c: int) -> int:
-    """hash32_3 with the five mixes written out: no calls, about 3x faster.
+# --8<-- [start:lanes]
+# straw2 hashes (x, id, r) for every item of a bucket.  Python's ints have no
+# width, so one int can hold many 32-bit values side by side, LANE bits apart,
+# and one pass of the mix hashes them all ("lanes").  +, -, ^, <<, >> act on
+# every lane at once provided no lane borrows from or carries into its
+# neighbour: adding 2^33 in every lane before the two subtractions keeps each
+# lane positive, and masking every lane to 32 bits after each step drops what
+# a shift moved into the 16 spare bits.  A pass costs about as much as one
+# hash32_3 call (the interpreter's work per operation dominates, not the
+# width), so the mapper hashes all the items it will need in as few passes
+# as it can (CrushMap._straw2_pass).
+LANE = 48
+_LITTLE_ENDIAN = sys.byteorder == "little"     # memoryview.cast() reads native order
+_LANE_CONSTANTS: Dict[int, Tuple[int, int, int, int, int, int]] = {}
 
-    tests/unit/test_crush.py checks that it equals hash32_3."""
-    M = MASK32
-    a &= M; b &= M; c &= M
-    h = CRUSH_HASH_SEED ^ a ^ b ^ c
-    x = 231232; y = 1232
-    a = (a - b - h) & M; a ^= h >> 13
-    b = (b - h - a) & M; b ^= (a << 8) & M
-    h = (h - a - b) & M; h ^= b >> 13
-    a = (a - b - h) & M; a ^= h >> 12
-    b = (b - h - a) & M; b ^= (a << 16) & M
-    h = (h - a - b) & M; h ^= b >> 5
-    a = (a - b - h) & M; a ^= h >> 3
-    b = (b - h - a) & M; b ^= (a << 10) & M
-    h = (h - a - b) & M; h ^= b >> 15
-    c = (c - x - h) & M; c ^= h >> 13
-    x = (x - h - c) & M; x ^= (c << 8) & M
-    h = (h - c - x) & M; h ^= x >> 13
-    c = (c - x - h) & M; c ^= h >> 12
-    x = (x - h - c) & M; x ^= (c << 16) & M
-    h = (h - c - x) & M; h ^= x >> 5
-    c = (c - x - h) & M; c ^= h >> 3
-    x = (x - h - c) & M; x ^= (c << 10) & M
-    h = (h - c - x) & M; h ^= x >> 15
-    y = (y - a - h) & M; y ^= h >> 13
-    a = (a - h - y) & M; a ^= (y << 8) & M
-    h = (h - y - a) & M; h ^= a >> 13
-    y = (y - a - h) & M; y ^= h >> 12
-    a = (a - h - y) & M; a ^= (y << 16) & M
-    h = (h - y - a) & M; h ^= a >> 5
-    y = (y - a - h) & M; y ^= h >> 3
-    a = (a - h - y) & M; a ^= (y << 10) & M
-    h = (h - y - a) & M; h ^= a >> 15
-    b = (b - x - h) & M; b ^= h >> 13
-    x = (x - h - b) & M; x ^= (b << 8) & M
-    h = (h - b - x) & M; h ^= x >> 13
-    b = (b - x - h) & M; b ^= h >> 12
-    x = (x - h - b) & M; x ^= (b << 16) & M
-    h = (h - b - x) & M; h ^= x >> 5
-    b = (b - x - h) & M; b ^= h >> 3
-    x = (x - h - b) & M; x ^= (b << 10) & M
-    h = (h - b - x) & M; h ^= x >> 15
-    y = (y - c - h) & M; y ^= h >> 13
-    c = (c - h - y) & M; c ^= (y << 8) & M
-    h = (h - y - c) & M; h ^= c >> 13
-    y = (y - c - h) & M; y ^= h >> 12
-    c = (c - h - y) & M; c ^= (y << 16) & M
-    h = (h - y - c) & M; h ^= c >> 5
-    y = (y - c - h) & M; y ^= h >> 3
-    c = (c - h - y) & M; c ^= (y << 10) & M
-    h = (h - y - c) & M; h ^= c >> 15
-    return h
+
+def pack_lanes(values: List[int]) -> int:
+    """values[i] & 0xffffffff in lane i (bits LANE*i and up)."""
+    return sum((v & MASK32) << (LANE * i) for i, v in enumerate(values))
+
+
+def _lane_constants(n: int) -> Tuple[int, int, int, int, int, int]:
+    ones = pack_lanes([1] * n)
+    _LANE_CONSTANTS[n] = (ones, MASK32 * ones, (1 << 33) * ones,    # 1, mask, bias per lane
+                          CRUSH_HASH_SEED * ones, 231232 * ones, 1232 * ones)
+    return _LANE_CONSTANTS[n]
+
+
+def hash32_3_lanes(x: int, ids: int, rs: int, n: int) -> List[int]:
+    """[hash32_3(x, id_i, r_i) & 0xffff for i in range(n)], with id_i and r_i
+    packed in ids and rs by pack_lanes(); the five mixes are written out.
+
+    >>> ids, rs = [-2, 5, 7], [0, 1, 3]
+    >>> hash32_3_lanes(1234, pack_lanes(ids), pack_lanes(rs), 3) == [
+    ...     hash32_3(1234, i, r) & 0xFFFF for i, r in zip(ids, rs)]
+    True
+    """
+    ones, m, k, seed, x0, y0 = _LANE_CONSTANTS.get(n) or _lane_constants(n)
+    a, b, c = (x & MASK32) * ones, ids, rs
+    h = seed ^ a ^ b ^ c
+    x, y = x0, y0
+    # _mix(a, b, h)
+    a = ((a + k - b - h) ^ (h >> 13)) & m
+    b = ((b + k - h - a) ^ (a << 8)) & m
+    h = ((h + k - a - b) ^ (b >> 13)) & m
+    a = ((a + k - b - h) ^ (h >> 12)) & m
+    b = ((b + k - h - a) ^ (a << 16)) & m
+    h = ((h + k - a - b) ^ (b >> 5)) & m
+    a = ((a + k - b - h) ^ (h >> 3)) & m
+    b = ((b + k - h - a) ^ (a << 10)) & m
+    h = ((h + k - a - b) ^ (b >> 15)) & m
+    # _mix(c, x, h)
+    c = ((c + k - x - h) ^ (h >> 13)) & m
+    x = ((x + k - h - c) ^ (c << 8)) & m
+    h = ((h + k - c - x) ^ (x >> 13)) & m
+    c = ((c + k - x - h) ^ (h >> 12)) & m
+    x = ((x + k - h - c) ^ (c << 16)) & m
+    h = ((h + k - c - x) ^ (x >> 5)) & m
+    c = ((c + k - x - h) ^ (h >> 3)) & m
+    x = ((x + k - h - c) ^ (c << 10)) & m
+    h = ((h + k - c - x) ^ (x >> 15)) & m
+    # _mix(y, a, h)
+    y = ((y + k - a - h) ^ (h >> 13)) & m
+    a = ((a + k - h - y) ^ (y << 8)) & m
+    h = ((h + k - y - a) ^ (a >> 13)) & m
+    y = ((y + k - a - h) ^ (h >> 12)) & m
+    a = ((a + k - h - y) ^ (y << 16)) & m
+    h = ((h + k - y - a) ^ (a >> 5)) & m
+    y = ((y + k - a - h) ^ (h >> 3)) & m
+    a = ((a + k - h - y) ^ (y << 10)) & m
+    h = ((h + k - y - a) ^ (a >> 15)) & m
+    # _mix(b, x, h)
+    b = ((b + k - x - h) ^ (h >> 13)) & m
+    x = ((x + k - h - b) ^ (b << 8)) & m
+    h = ((h + k - b - x) ^ (x >> 13)) & m
+    b = ((b + k - x - h) ^ (h >> 12)) & m
+    x = ((x + k - h - b) ^ (b << 16)) & m
+    h = ((h + k - b - x) ^ (x >> 5)) & m
+    b = ((b + k - x - h) ^ (h >> 3)) & m
+    x = ((x + k - h - b) ^ (b << 10)) & m
+    h = ((h + k - b - x) ^ (x >> 15)) & m
+    # _mix(y, c, h)
+    y = ((y + k - c - h) ^ (h >> 13)) & m
+    c = ((c + k - h - y) ^ (y << 8)) & m
+    h = ((h + k - y - c) ^ (c >> 13)) & m
+    y = ((y + k - c - h) ^ (h >> 12)) & m
+    c = ((c + k - h - y) ^ (y << 16)) & m
+    h = ((h + k - y - c) ^ (c >> 5)) & m
+    y = ((y + k - c - h) ^ (h >> 3)) & m
+    c = ((c + k - h - y) ^ (y << 10)) & m
+    h = ((h + k - y - c) ^ (c >> 15)) & m
+    # the low 16 bits of each lane: every third 16-bit word, little-endian
+    if _LITTLE_ENDIAN:
+        return memoryview(h.to_bytes(n * LANE // 8, "little")).cast("H")[::LANE // 16].tolist()
+    return [(h >> (LANE * i)) & 0xFFFF for i in range(n)]
+# --8<-- [end:lanes]
 
 
 # --8<-- [start:ln]
@@ -334,6 +378,17 @@ def ln_table() -> List[int]:
 # --8<-- [end:ln]
 
 
+# 2^48 - crush_ln(u) = -ln_table()[u]: straw2's draw, negated, before the division;
+# an array of 64-bit ints (512 KiB in one piece) is read faster than a list
+_NEG_LN = array("q")
+
+
+def neg_ln_table() -> "array[int]":
+    if not _NEG_LN:
+        _NEG_LN.extend(-v for v in ln_table())
+    return _NEG_LN
+
+
 ALGS = {"uniform": 1, "list": 2, "tree": 3, "straw": 4, "straw2": 5}
 ALG_NAMES = {v: k for k, v in ALGS.items()}
 
@@ -354,12 +409,22 @@ class Bucket:
     sum_weights: List[int] = field(default_factory=list)
     node_weights: List[int] = field(default_factory=list)
     num_nodes: int = 0
+    # for hash32_3_lanes: the item ids, and 1, packed in lanes (straw and straw2)
+    lane_ids: int = field(default=0, repr=False)
+    lane_ones: int = field(default=0, repr=False)
+    lane_weights: List[int] = field(default_factory=list, repr=False)   # 0 -> 1, see _straw2_pass
+    zero_weights: List[int] = field(default_factory=list, repr=False)   # positions of weight 0
 
     def prepare(self) -> None:
         """Build the per-algorithm tables as builder.c does."""
         if self.alg == ALGS["uniform"] and self.weights:   # one weight for all items
             self.weights = [self.weights[0]] * len(self.weights)
         self.weight = sum(self.weights)
+        if self.alg in (ALGS["straw"], ALGS["straw2"]):
+            self.lane_ids = pack_lanes(self.items)
+            self.lane_ones = pack_lanes([1] * len(self.items))
+            self.zero_weights = [i for i, w in enumerate(self.weights) if not w]
+            self.lane_weights = [w or 1 for w in self.weights]
         if self.alg == ALGS["list"]:
             total, self.sum_weights = 0, []
             for w in self.weights:
@@ -918,7 +983,10 @@ class CrushMap:
     # ------------------------------------------------------ bucket choice
     # --8<-- [start:straw2]
     def _straw2(self, b: Bucket, x: int, r: int, arg, position: int) -> int:
-        """Each item draws ln(u)/weight; the largest draw wins (exponential race)."""
+        """Each item draws ln(u)/weight; the largest draw wins (exponential race).
+
+        The mapper runs this for buckets with choose_args; otherwise
+        _straw2_pass computes the same winners, many buckets per hash pass."""
         ln = _LN_MINUS_ONE or ln_table()
         weights, ids = b.weights, b.items
         if arg is not None:                  # choose_args: balancer weight sets
@@ -930,7 +998,7 @@ class CrushMap:
         high, high_draw = 0, 0
         for i, w in enumerate(weights):
             if w:
-                u = fast_hash32_3(x, ids[i], r) & 0xFFFF
+                u = hash32_3(x, ids[i], r) & 0xFFFF
                 draw = -((-ln[u]) // w)      # C division truncates toward zero
             else:
                 draw = S64_MIN               # weight 0: never chosen (unless all are 0)
@@ -938,6 +1006,60 @@ class CrushMap:
                 high, high_draw = i, draw
         return b.items[high]
     # --8<-- [end:straw2]
+
+    @staticmethod
+    def _straw2_pass(jobs: List[Tuple[Bucket, int]], x: int, work: Dict) -> None:
+        """_straw2 for several (bucket, r) at once: all their items in one hash
+        pass.  The largest draw -(nl // w) is the smallest nl // w, with
+        nl = -ln(u) >= 0; the first of equal draws wins.  Winners go to work."""
+        ids = rs = shift = 0
+        weights: List[int] = []
+        for b, r in jobs:
+            ids |= b.lane_ids << shift
+            rs |= (r * b.lane_ones) << shift
+            weights += b.lane_weights
+            shift += LANE * len(b.items)
+        nl = _NEG_LN or neg_ln_table()
+        q = list(map(floordiv, map(nl.__getitem__, hash32_3_lanes(x, ids, rs, len(weights))),
+                     weights))
+        start = 0
+        for b, r in jobs:
+            end = start + len(b.items)
+            for i in b.zero_weights:         # weight 0: never chosen (unless all are 0)
+                q[start + i] = 1 << 64
+            work[b.id, r] = b.items[q.index(min(q[start:end]), start) - start]
+            start = end
+
+    def _prefetch(self, bucket: Bucket, x: int, numrep: int, type_: int, leaf: bool,
+                  indep: bool, vary_r: int, stable: int, work: Dict) -> None:
+        """Fill work with the straw2 choices a choose step will most likely ask
+        for, level by level, one hash pass per level of the tree.
+
+        Replica rep first tries r = rep at every level down to type_; chooseleaf
+        then goes on below with r = sub_r (firstn: as _choose_firstn computes it
+        for a first try; indep: rep + r).  A retry asks for other (bucket, r)
+        pairs, which _bucket_choose computes when it gets there."""
+        jobs = [(bucket, rep, type_, rep) for rep in range(numrep)]   # (bucket, r, target type, rep)
+        while jobs:
+            jobs = [j for j in jobs if j[0].alg == ALGS["straw2"] and j[0].items]
+            batch = [(b, r) for b, r, _, _ in jobs if len(b.items) > 1 and (b.id, r) not in work]
+            if batch:
+                self._straw2_pass(batch, x, work)
+            nxt = []
+            for b, r, target, rep in jobs:
+                item = work[b.id, r] if len(b.items) > 1 else b.items[0]
+                if item not in self.buckets:
+                    continue                     # a device: this replica is done
+                child = self.buckets[item]
+                if child.type != target:         # descend with the same r
+                    nxt.append((child, r, target, rep))
+                elif leaf and target == type_:   # chooseleaf: on to a device below
+                    if indep:
+                        sub_r = rep + r
+                    else:
+                        sub_r = (0 if stable else rep) + (r >> (vary_r - 1) if vary_r else 0)
+                    nxt.append((child, sub_r, 0, rep))
+            jobs = nxt
 
     def _perm_choose(self, b: Bucket, work: Dict[int, list], x: int, r: int) -> int:
         """uniform buckets: a pseudo-random permutation of the items, built lazily."""
@@ -973,12 +1095,9 @@ class CrushMap:
     @staticmethod
     def _straw_choose(b: Bucket, x: int, r: int) -> int:
         """straw (v1): 16-bit hash times the precomputed straw length, longest wins."""
-        high, high_draw = 0, -1
-        for i, item in enumerate(b.items):
-            draw = (fast_hash32_3(x, item, r) & 0xFFFF) * b.straws[i]
-            if draw > high_draw:
-                high, high_draw = i, draw
-        return b.items[high]
+        us = hash32_3_lanes(x, b.lane_ids, r * b.lane_ones, len(b.items))
+        draws = [u * straw for u, straw in zip(us, b.straws)]
+        return b.items[draws.index(max(draws))]        # the first of equal draws
     # --8<-- [end:straw_choose]
 
     def _list_choose(self, b: Bucket, x: int, r: int) -> int:
@@ -1007,10 +1126,12 @@ class CrushMap:
                 return self._straw2(b, x, r, arg, position)
             # x is fixed during one do_rule call, and retries revisit the same
             # (bucket, r) pairs (r = rep + ftotal), so remember the winners
-            key = ("straw2", b.id, r)
-            item = work.get(key)
+            item = work.get((b.id, r))
             if item is None:
-                item = work[key] = self._straw2(b, x, r, None, position)
+                if len(b.items) == 1:
+                    return b.items[0]
+                self._straw2_pass([(b, r)], x, work)
+                item = work[b.id, r]
             return item
         if alg == 4:
             return self._straw_choose(b, x, r)
@@ -1066,11 +1187,13 @@ class CrushMap:
                         if local_fallback > 0 and flocal >= len(inb.items) >> 1 and flocal > local_fallback:
                             item = self._perm_choose(inb, work, x, r)
                         else:
-                            item = self._bucket_choose(inb, work, x, r, cargs, outpos)
+                            item = work.get((inb.id, r))    # a straw2 choice made before
+                            if item is None:
+                                item = self._bucket_choose(inb, work, x, r, cargs, outpos)
                         if item >= self.max_devices:
                             skip_rep = True
                             break
-                        itemtype = self._type_of(item)
+                        itemtype = self.buckets[item].type if item < 0 else 0
                         if itemtype != type_:
                             if item >= 0 or item not in self.buckets:
                                 skip_rep = True
@@ -1091,7 +1214,8 @@ class CrushMap:
                             else:
                                 out2[outpos] = item
                         if not reject and not collide and itemtype == 0:
-                            reject = self._is_out(weight, item, x)
+                            reject = (item >= len(weight) or weight[item] < 0x10000) \
+                                and self._is_out(weight, item, x)
                     if reject or collide:
                         ftotal += 1
                         flocal += 1
@@ -1240,6 +1364,9 @@ class CrushMap:
                             continue
                     if start not in self.buckets:
                         continue           # a device or CRUSH_ITEM_NONE
+                    if not cargs:          # hash the likely straw2 choices in few passes
+                        self._prefetch(self.buckets[start], x, min(numrep, result_max - osize),
+                                       arg2, leaf, not firstn, vary_r, stable, ctx[1])
                     if firstn:
                         if choose_leaf_tries:
                             recurse_tries = choose_leaf_tries

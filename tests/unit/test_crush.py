@@ -20,9 +20,44 @@ import crush_sim
 u32 = st.integers(min_value=-(2 ** 31), max_value=2 ** 32 - 1)
 
 
-@given(u32, u32, u32)
-def test_inlined_hash_equals_readable_hash(a, b, c):
-    assert crush.fast_hash32_3(a, b, c) == crush.hash32_3(a, b, c)
+@settings(deadline=None)
+@given(u32, st.lists(st.tuples(u32, st.integers(min_value=0, max_value=2 ** 32 - 1)),
+                     min_size=1, max_size=80))
+def test_hash_of_packed_lanes_equals_one_hash_per_item(x, pairs):
+    # every lane of hash32_3_lanes is hash32_3 of its own (id, r), whatever the neighbours
+    ids, rs = [i for i, _ in pairs], [r for _, r in pairs]
+    got = crush.hash32_3_lanes(x, crush.pack_lanes(ids), crush.pack_lanes(rs), len(pairs))
+    assert got == [crush.hash32_3(x, i, r) & 0xFFFF for i, r in pairs]
+
+
+@settings(max_examples=300, deadline=None)   # the first call builds the log table
+@given(st.integers(min_value=0, max_value=2 ** 32 - 1),
+       st.lists(st.integers(min_value=-60, max_value=60), min_size=1, max_size=12, unique=True),
+       st.lists(st.sampled_from([0, 1, 0x8000, 0x10000, 0x2a3d7, 0xFFFF0000]), min_size=12, max_size=12),
+       st.integers(min_value=0, max_value=60))
+def test_straw2_in_one_pass_picks_what_the_readable_straw2_picks(x, ids, weights, r):
+    # weight 0 is never chosen unless all are 0; with weight 65535 (0xFFFF0000)
+    # ln(u) / w often rounds to the same draw, and the first item must win
+    m = crush.CrushMap()
+    b = crush.Bucket(-99, "b", 1, crush.ALGS["straw2"], 0, ids, weights[:len(ids)])
+    b.prepare()
+    work: dict = {}
+    crush.CrushMap._straw2_pass([(b, r), (b, r + 1)], x, work)
+    assert work[b.id, r] == m._straw2(b, x, r, None, 0)
+    assert work[b.id, r + 1] == m._straw2(b, x, r + 1, None, 0)
+
+
+def test_straw2_equal_draws_go_to_the_first_item_in_both_versions():
+    # x 8088, r 0, items 1 and 2 of weight 65535: u = 36352 and 36355 differ, but
+    # ln(u) / w truncates to -3482 for both; mapper.c keeps the first (strict >)
+    ln, w = crush.ln_table(), 0xFFFF0000
+    us = [crush.hash32_3(8088, i, 0) & 0xFFFF for i in (1, 2)]
+    assert us == [36352, 36355] and [-((-ln[u]) // w) for u in us] == [-3482, -3482]
+    b = crush.Bucket(-9, "b", 1, crush.ALGS["straw2"], 0, [1, 2], [w, w])
+    b.prepare()
+    work: dict = {}
+    crush.CrushMap._straw2_pass([(b, 0)], 8088, work)
+    assert work[b.id, 0] == crush.CrushMap()._straw2(b, 8088, 0, None, 0) == 1
 
 
 @given(u32, u32)
