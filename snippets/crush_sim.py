@@ -6,6 +6,11 @@
   ``mod N`` -> ``mod N+1`` moves about N/(N+1) of everything.
 * ``distribution``: PGs per OSD against the share its weight promises, as the
   largest over- and under-fill and a chi-square statistic.
+* ``what_moves`` (and the script): one change -- an OSD or a host added, an
+  OSD removed from the map or marked out -- and which PG replicas move; the
+  CRUSH page runs it in the browser (Pyodide) for 1,024 PGs.
+
+    python snippets/crush_sim.py --osds "2 2 2 2" --change add --target 3 --size 3 --show-pgs
 
 >>> hosts = [[1.0, 1.0]] * 4                          # 4 hosts x 2 OSDs of weight 1
 >>> m = cluster_map(hosts)
@@ -30,30 +35,44 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from collections import Counter
+from typing import Any, Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crush  # noqa: E402  (sibling snippet)
 
 
-def cluster_map(hosts: Sequence[Sequence[float]]) -> crush.CrushMap:
+def numbered(osds_per_host: Sequence[int]) -> List[List[int]]:
+    """OSD ids host by host: [2, 1] -> [[0, 1], [2]]."""
+    ids, n = [], 0
+    for k in osds_per_host:
+        ids.append(list(range(n, n + k)))
+        n += k
+    return ids
+
+
+def cluster_map(hosts: Sequence[Sequence[float]],
+                ids: Optional[Sequence[Sequence[int]]] = None) -> crush.CrushMap:
     """A root of straw2 hosts; hosts[i] lists the weights of host i's OSDs.
 
-    OSD ids are numbered host by host, and a host's bucket id is -2 - i, so
-    appending an OSD to the last host or a new host keeps every other id."""
-    if not hosts or any(not h for h in hosts):
+    OSD ids are numbered host by host unless ids[i] lists host i's, and a
+    host's bucket id is -2 - i, so appending an OSD to the last host or a new
+    host keeps every other id.  With ids, a host may be empty (a host whose
+    last OSD was removed keeps its bucket, of weight 0)."""
+    if not any(hosts) or (ids is None and not all(hosts)):
         raise ValueError(f"need at least one host with at least one OSD (got {len(hosts)} hosts)")
+    if ids is None:
+        ids = numbered([len(weights) for weights in hosts])
     # Ceph 16's tunables (a map without tunable lines gets the legacy ones)
     lines = [crush.EXAMPLE_MAP.split("device 0")[0].strip(), "type 0 osd", "type 1 host", "type 2 root"]
-    buckets, osd = [], 0
-    for i, weights in enumerate(hosts):
+    buckets = []
+    for i, (weights, osds) in enumerate(zip(hosts, ids)):
         items = []
-        for w in weights:
+        for w, osd in zip(weights, osds):
             if not 0 <= w < 65536:
                 raise ValueError(f"OSD weight {w} out of range (0 to 65535)")
             lines.append(f"device {osd} osd.{osd}")
             items.append(f"item osd.{osd} weight {w:.5f}")
-            osd += 1
         buckets.append(f"host h{i} {{ id {-2 - i}\nalg straw2\nhash 0\n" + "\n".join(items) + "\n}")
     root = "root default { id -1\nalg straw2\nhash 0\n" + "\n".join(
         f"item h{i}" for i in range(len(hosts))) + "\n}"
@@ -62,9 +81,13 @@ def cluster_map(hosts: Sequence[Sequence[float]]) -> crush.CrushMap:
     return crush.CrushMap.parse("\n".join(lines + buckets + [root, rule]))
 
 
-def placements(m: crush.CrushMap, n_pgs: int, size: int) -> List[List[int]]:
-    """OSDs of PGs 0..n_pgs-1 (x = PG number, as crushtool --test does)."""
+def placements(m: crush.CrushMap, n_pgs: int, size: int,
+               out: Sequence[int] = ()) -> List[List[int]]:
+    """OSDs of PGs 0..n_pgs-1 (x = PG number, as crushtool --test does);
+    the OSDs in ``out`` are marked out (reweight 0, like ``ceph osd out``)."""
     w = m.default_weights()
+    for osd in out:
+        w[osd] = 0
     return [m.do_rule(0, x, size, w) for x in range(n_pgs)]
 
 
@@ -106,28 +129,128 @@ def distribution(m: crush.CrushMap, n_pgs: int, size: int) -> Dict[str, float]:
 # --8<-- [end:uniformity]
 
 
+# --8<-- [start:what_moves]
+CHANGES = ("add", "add-host", "remove", "out")
+
+
+def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
+               n_pgs: int = 1024, size: int = 3) -> Dict[str, Any]:
+    """Place PGs 0..n_pgs-1 before and after one change and count what moves.
+
+    The cluster has weight-1 OSDs numbered host by host.  change is "add" (a
+    new OSD in host ``target``), "add-host" (a new host with one OSD),
+    "remove" (osd.``target`` leaves the CRUSH map: ``ceph osd crush remove``)
+    or "out" (``ceph osd out``: reweight 0, the OSD stays in the map).
+
+    >>> r = what_moves([2, 2, 2, 2], "add-host", size=1)   # 8 OSDs -> 9
+    >>> r["moved"], r["replicas"], round(r["share"], 3)    # ideal: 1/9 of 1024
+    (109, 1024, 0.111)
+    >>> what_moves([2, 2], "remove", 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: osd.4 does not exist (OSDs 0 to 3)
+    """
+    hosts = list(osds_per_host)
+    if not 1 <= len(hosts) <= 64 or not any(hosts):
+        raise ValueError(f"need at least one host with at least one OSD, at most 64 hosts "
+                         f"(got {len(hosts)} hosts, {sum(hosts)} OSDs)")
+    if any(not 0 <= n <= 32 for n in hosts):
+        raise ValueError(f"OSDs per host {max(hosts, key=abs)} out of range (0 to 32)")
+    if change not in CHANGES:
+        raise ValueError(f"change {change!r} unknown (one of {', '.join(CHANGES)})")
+    if not 1 <= n_pgs <= 1_000_000:
+        raise ValueError(f"--pgs {n_pgs} out of range (1 to 1000000)")
+    if not 1 <= size <= 10:
+        raise ValueError(f"--size {size} out of range (1 to 10)")
+    ids, n = numbered(hosts), sum(hosts)
+    new_ids = [list(h) for h in ids]
+    out: List[int] = []
+    if change == "add":
+        if not 0 <= target < len(hosts):
+            raise ValueError(f"host {target} does not exist (hosts 0 to {len(hosts) - 1})")
+        new_ids[target].append(n)
+        what = f"osd.{n} added to host h{target}"
+    elif change == "add-host":
+        new_ids.append([n])
+        what = f"host h{len(hosts)} with osd.{n} added"
+    else:
+        if not 0 <= target < n:
+            raise ValueError(f"osd.{target} does not exist (OSDs 0 to {n - 1})")
+        if change == "remove":
+            for h in new_ids:
+                if target in h:
+                    h.remove(target)
+            what = f"osd.{target} removed from the CRUSH map"
+        else:
+            out.append(target)
+            what = f"osd.{target} marked out"
+    if not any(new_ids):
+        raise ValueError("the change leaves no OSD in the map")
+    old = cluster_map([[1.0] * len(h) for h in ids], ids)
+    new = cluster_map([[1.0] * len(h) for h in new_ids], new_ids)
+    before, after = placements(old, n_pgs, size), placements(new, n_pgs, size, out)
+    per_pg = [len(set(a) - set(b)) for a, b in zip(before, after)]
+    n_after = n + 1 if change.startswith("add") else n - 1
+    return {"what": what, "osds": n, "osds_after": n_after, "hosts": ids, "new_hosts": new_ids,
+            "before": before, "after": after, "per_pg": per_pg, "moved": sum(per_pg),
+            "replicas": sum(len(a) for a in before),
+            "share": 1 / max(n, n_after),          # the changed OSD's share of the weight
+            "mod_n": mod_n_moved_fraction(min(n, n_after), n_pgs) if n_after else 1.0}
+# --8<-- [end:what_moves]
+
+
+def report(r: Dict[str, Any], show_pgs: bool = False) -> str:
+    """what_moves() as text: the totals, PG replicas per OSD, which PGs move."""
+    n, n_after = r["osds"], r["osds_after"]
+    lines = [f"{len(r['hosts'])} hosts, {n} OSDs of weight 1; {r['what']}",
+             f"{len(r['before'])} PGs: {r['moved']} of {r['replicas']} PG replicas move "
+             f"({r['moved'] / r['replicas']:.1%}); the changed OSD's share of the weight "
+             f"is 1/{max(n, n_after)} = {r['share']:.1%}",
+             f"hash mod N ({n} -> {n_after} OSDs) would move {r['mod_n']:.1%} of the PGs",
+             f"PGs with a replica that moves: {sum(1 for k in r['per_pg'] if k)} of {len(r['before'])}",
+             "OSD      host  before  after"]
+    count_b = Counter(o for pg in r["before"] for o in pg)
+    count_a = Counter(o for pg in r["after"] for o in pg)
+    for i, host in enumerate(r["new_hosts"]):
+        for o in sorted(set(host) | set(r["hosts"][i] if i < len(r["hosts"]) else [])):
+            b = str(count_b[o]) if o < n else "-"       # a new OSD has no "before"
+            a = str(count_a[o]) if o in host else "-"   # a removed one no "after"
+            lines.append(f"osd.{o:<4} h{i:<4}{b:>6}{a:>7}")
+    if show_pgs:
+        lines.append("which PGs move, 32 per row (. stays, 1-9: replicas that move):")
+        marks = "".join(str(min(k, 9)) if k else "." for k in r["per_pg"])
+        lines += [f"{i:5} {marks[i:i + 32]}" for i in range(0, len(marks), 32)]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description="CRUSH vs hash mod N when one OSD is added; PG balance")
+    p = argparse.ArgumentParser(description="Which PG replicas move when one OSD is added or "
+                                            "removed: CRUSH (straw2) vs hash mod N")
     p.add_argument("--hosts", type=int, default=4)
     p.add_argument("--osds-per-host", type=int, default=2)
+    p.add_argument("--osds", help="OSDs of each host, e.g. '2 2 3' (instead of the two above)")
+    p.add_argument("--change", choices=CHANGES, default="add",
+                   help="add an OSD to host --target (default: the last host), add a host "
+                        "with one OSD, remove osd.--target from the map, or mark it out")
+    p.add_argument("--target", type=int, default=None, help="host number or OSD id")
     p.add_argument("--pgs", type=int, default=1024)
     p.add_argument("--size", type=int, default=3, help="replicas per PG")
+    p.add_argument("--show-pgs", action="store_true", help="draw which PGs move (at most 4096)")
     a = p.parse_args(argv)
     try:
-        if not 1 <= a.pgs <= 1_000_000:
-            raise ValueError(f"--pgs {a.pgs} out of range (1 to 1000000)")
-        if not 1 <= a.size <= 10:
-            raise ValueError(f"--size {a.size} out of range (1 to 10)")
-        hosts = [[1.0] * a.osds_per_host for _ in range(a.hosts)]
-        old = cluster_map(hosts)
-        new = cluster_map(hosts[:-1] + [hosts[-1] + [1.0]])
-        n = a.hosts * a.osds_per_host
-        print(f"{n} OSDs -> {n + 1}: CRUSH moved {moved_fraction(old, new, a.pgs, a.size):.3f} "
-              f"of PG replicas (ideal 1/{n + 1} = {1 / (n + 1):.3f}); "
-              f"hash mod N moved {mod_n_moved_fraction(n, a.pgs):.3f}")
-        d = distribution(old, a.pgs, a.size)
-        print(f"balance: max over-fill {d['max_over']:.1%}, max under-fill {d['max_under']:.1%}, "
-              f"chi-square {d['chi2']:.1f} on {d['dof']} degrees of freedom")
+        if a.osds is None:
+            hosts = [a.osds_per_host] * max(a.hosts, 0)
+        else:
+            try:
+                hosts = [int(v) for v in a.osds.replace(",", " ").split()]
+            except ValueError:
+                raise ValueError(f"--osds {a.osds!r}: expected whole numbers of OSDs per host, "
+                                 "e.g. '2 2 3'") from None
+        if a.show_pgs and a.pgs > 4096:
+            raise ValueError(f"--show-pgs draws at most 4096 PGs (got --pgs {a.pgs})")
+        target = a.target if a.target is not None else len(hosts) - 1
+        r = what_moves(hosts, a.change, target, a.pgs, a.size)
+        print(report(r, a.show_pgs))
     except ValueError as e:
         print(f"crush_sim.py: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ movement when a host is added.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -173,6 +174,45 @@ def test_adding_a_host_moves_about_its_weight_share_mod_n_moves_most():
                                      crush_sim.cluster_map(hosts + [[1.0]]), 2048, 1)
     assert abs(moved - 1 / 9) < 0.02         # the new OSD's share of 9 units of weight
     assert abs(crush_sim.mod_n_moved_fraction(8, 2048) - 8 / 9) < 0.01
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=8)
+       .filter(lambda h: sum(h) >= 2), st.integers(min_value=0), st.integers(min_value=1, max_value=4))
+def test_out_moves_only_the_osds_own_replicas_removing_it_moves_at_least_as_many(hosts, pick, size):
+    # ceph osd out keeps the host's CRUSH weight: only PGs that chose the OSD
+    # try again.  crush remove lowers the host's weight, so PGs also move
+    # between hosts (jewel tunables: a retry reuses the next replica's r and
+    # so lands on that replica's OSD, which therefore does not move).
+    osd = pick % sum(hosts)
+    out = crush_sim.what_moves(hosts, "out", osd, 256, size)
+    on_it = sum(pg.count(osd) for pg in out["before"])
+    assert out["moved"] == on_it
+    assert all(osd not in pg for pg in out["after"])
+    removed = crush_sim.what_moves(hosts, "remove", osd, 256, size)
+    assert removed["moved"] >= on_it and removed["before"] == out["before"]
+
+
+def test_what_moves_keeps_every_other_osd_id():
+    r = crush_sim.what_moves([2, 1, 2], "add", 1, 64, 1)
+    assert r["hosts"] == [[0, 1], [2], [3, 4]] and r["new_hosts"] == [[0, 1], [2, 5], [3, 4]]
+    r = crush_sim.what_moves([2, 1, 2], "remove", 2, 64, 1)
+    assert r["new_hosts"] == [[0, 1], [], [3, 4]]           # the host bucket stays, empty
+    assert all(2 not in pg for pg in r["after"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (([], "add"), "need at least one host"),
+    (([2, 33], "add"), "OSDs per host 33 out of range (0 to 32)"),
+    (([2, 2], "grow"), "change 'grow' unknown (one of add, add-host, remove, out)"),
+    (([2, 2], "add", 2), "host 2 does not exist (hosts 0 to 1)"),
+    (([2, 2], "out", -1), "osd.-1 does not exist (OSDs 0 to 3)"),
+    (([1], "remove", 0), "the change leaves no OSD in the map"),
+    (([2], "add", 0, 0), "--pgs 0 out of range"),
+])
+def test_what_moves_rejects_bad_clusters_and_changes(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        crush_sim.what_moves(*args)
 
 
 @pytest.mark.parametrize("text,message", [
