@@ -1,33 +1,79 @@
-"""Fix an off-by-one in Material 9.8's search worker that ruins Chinese queries.
+"""Search: fix Material 9.8's Chinese query segmentation, and write a smaller index.
 
-Material segments each run of Han characters in a query against the words of
-the search index (function ``fe`` in the minified worker).  Its inner loop,
-``for (o = s + 1; o < t.length; o++)``, never tries a word that ends at the last
-character of the query, so a query that *is* an indexed word (归置组, 故障域)
-is split into whatever shorter words it starts with (归, 置) and the last
-character is dropped: results are ranked on the wrong terms.  Allowing
-``o <= t.length`` makes the query's own word match.  The search-quality tests in
-tests/site/test_search_quality.py fail without this patch.
+1. An off-by-one in the search worker ruins Chinese queries.  Material segments
+   each run of Han characters in a query against the words of the search index
+   (function ``fe`` in the minified worker).  Its inner loop,
+   ``for (o = s + 1; o < t.length; o++)``, never tries a word that ends at the
+   last character of the query, so a query that *is* an indexed word (归置组,
+   故障域) is split into whatever shorter words it starts with (归, 置) and the
+   last character is dropped: results are ranked on the wrong terms.  Allowing
+   ``o <= t.length`` makes the query's own word match.  The search-quality tests
+   in tests/site/test_search_quality.py fail without this patch.  The patch is
+   applied to the copy in the built site, never to the installed package, and
+   the build stops if the worker no longer has the expected code (then check
+   whether a new Material release fixed it and drop this part).
 
-The patch is applied to the copy in the built site, never to the installed
-package, and the build stops if the worker no longer has the expected code
-(then check whether a new Material release fixed it and drop this hook).
+2. The index Material writes (search/search_index.json) escapes every non-ASCII
+   character (``\\u5206`` is 6 bytes where UTF-8 needs 3), and jieba's
+   segmentation puts a zero-width space (U+200B, one of the index's separators)
+   around every run of Han characters, also where a space or another separator
+   already stands, and Markdown leaves whitespace between block elements.  The
+   index is rewritten here as UTF-8 JSON without those: the worker splits text on
+   runs of separators and skips empty ranges, so every section yields the same
+   tokens and the same result snippets (zero-width spaces are invisible, and
+   whitespace between ``</p>`` and ``<p>`` is not rendered).  The text of code
+   blocks is kept whole: a match inside one shows that block as the snippet.
+   Material's offline plugin (OFFLINE=true) inlines the index into
+   search/search_index.js after this hook has run, so both editions get it.
+
+The search index and worker are loaded on first use, not on page load: see
+overrides/partials/search-lazy.html.
 """
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 BUGGY = "for(let o=s+1;o<t.length;o++)t.slice(s,o)in e"
 FIXED = "for(let o=s+1;o<=t.length;o++)t.slice(s,o)in e"
 
+# a zero-width space next to whitespace, an ASCII separator of the index or a tag
+# (the separator in mkdocs.yml: [\s\u200b\-_,:!=\[\]()"`/]+ ...)
+REDUNDANT_ZWSP = re.compile(r'\u200b+(?=[\s\-_,:!=\[\]()"`/<]|$)|(?:(?<=[\s\-_,:!=\[\]()"`/>])|^)\u200b+')
+BLOCK = "p|ul|ol|li|pre"
+BETWEEN_BLOCKS = re.compile(rf"(</(?:{BLOCK})>)\s+(?=<(?:{BLOCK})>)")
+
+
+def slim(text: str) -> str:
+    """Drop what the search worker ignores.
+
+    >>> slim("\\u200b分区\\u200b \\u200bswap\\u200b，\\u200b表</p> <p>a")
+    '分区 swap\\u200b，\\u200b表</p><p>a'
+    """
+    return BETWEEN_BLOCKS.sub(r"\1", REDUNDANT_ZWSP.sub("", text))
+
+
+def slim_index(path: Path) -> None:
+    index = json.loads(path.read_text(encoding="utf-8"))
+    for doc in index["docs"]:
+        for field in ("title", "text"):
+            if isinstance(doc.get(field), str):
+                doc[field] = slim(doc[field])
+    data = json.dumps(index, ensure_ascii=False, separators=(",", ":"))
+    # U+2028/U+2029 are valid in JSON but were line breaks in JavaScript before ES2019
+    data = data.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    path.write_text(data, encoding="utf-8")
+
 
 def on_post_build(config, **kwargs):
-    workers = list((Path(config["site_dir"]) / "assets" / "javascripts" / "workers").glob("search.*.min.js"))
-    if not workers:
-        return
-    for worker in workers:
+    site = Path(config["site_dir"])
+    for worker in (site / "assets" / "javascripts" / "workers").glob("search.*.min.js"):
         code = worker.read_text(encoding="utf-8")
         if code.count(BUGGY) == 1:
             worker.write_text(code.replace(BUGGY, FIXED), encoding="utf-8")
         elif FIXED not in code:
             raise SystemExit(f"hooks/search_fix.py: {worker.name} changed; re-check Material's query segmentation")
+    index = site / "search" / "search_index.json"
+    if index.is_file():
+        slim_index(index)

@@ -1,12 +1,17 @@
-"""The strict build has no warnings, and the search index is segmented by jieba."""
+"""The strict build has no warnings; the search index is segmented by jieba and slimmed without losing a token."""
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.site
+
+# the separator of mkdocs.yml's search plugin, as the index carries it
+_SEPARATOR = r'[\s\u200b\-_,:!=\[\]()"`/]+|\.(?!\d)|&[lg]t;|(?!\b)(?=[A-Z][a-z])'
 
 
 def test_strict_build_has_zero_warnings(site_build):
@@ -42,3 +47,51 @@ def test_search_index_is_segmented_by_jieba_with_the_user_dictionary(site_dir):
     # not split apart: the term is a token, or lies inside a longer token (主副本 holds 副本)
     split = [w for w in used if w not in tokens and not any(w in t for t in tokens)]
     assert split == []
+
+
+# -- the index as hooks/search_fix.py writes it: smaller, with the same tokens --
+
+def _search_fix():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "hooks" / "search_fix.py"
+    spec = importlib.util.spec_from_file_location("search_fix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _worker_tokens(text: str, sep: re.Pattern) -> list[str]:
+    """Material's worker: split the text into sections between tags, each section on runs of the separator."""
+    return [t.lower() for section in re.split(r"<[^>]*>", text) for t in sep.split(section) if t]
+
+
+def test_search_index_is_utf8_json_without_redundant_zero_width_spaces(site_dir):
+    raw = (site_dir / "search" / "search_index.json").read_text(encoding="utf-8")
+    index = json.loads(raw)
+    assert index["config"]["separator"] == _SEPARATOR
+    # UTF-8, not \\uXXXX escapes: one CJK character is 3 bytes, not 6
+    assert raw == json.dumps(index, ensure_ascii=False, separators=(",", ":"))
+    assert "文件系统" in raw
+    slim = _search_fix().slim
+    for doc in index["docs"]:
+        assert slim(doc["text"]) == doc["text"] and slim(doc["title"]) == doc["title"], doc["location"]
+        assert not re.search(r"\u200b\s|\s\u200b|</p>\s+<p>", doc["text"]), doc["location"]
+    # a section's code block is indexed once, as text inside <pre><code>, without highlighting markup
+    texts = [d["text"] for d in index["docs"]]
+    assert any("<pre><code>" in t for t in texts)
+    assert not any("<span" in t for t in texts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(
+    ["\u200b", " ", "\n", "分区", "表", "，", "（", "swap", "GPT", "x86_64", "-", "_", ",", ":", "(", ")", "/",
+     '"', "`", "=", ".", "3.5", "&gt;", "<p>", "</p>", "<code>", "</code>", "<li>", "</li>", "<pre>", "</pre>"]),
+    max_size=40).map("".join))
+def test_slimming_keeps_every_token_the_worker_sees(text):
+    sep = re.compile(_SEPARATOR)
+    slim = _search_fix().slim
+    assert _worker_tokens(slim(text), sep) == _worker_tokens(text, sep)
+    # and what a reader sees in a result snippet: the same characters, zero-width spaces aside
+    visible = re.compile(r"\u200b|(?<=>)\s+(?=<)")
+    assert visible.sub("", slim(text)) == visible.sub("", text)
