@@ -1,8 +1,12 @@
 """Build the offline edition: a zip of the site that works from file:// with no network.
 
 Material's offline plugin (enabled by OFFLINE=true) turns off directory URLs
-and inlines the search index; hooks/vendor_assets.py serves the iframe-worker
-shim that lets search run from file://.  Usage: python scripts/build_offline.py [OUT_DIR]
+and inlines the search index into search/search_index.js (from the UTF-8 index
+that hooks/search_fix.py writes); hooks/vendor_assets.py serves the iframe-worker
+shim that lets search run from file://.  As online, a page opens without the
+search worker and without that 1 MB script: overrides/partials/search-lazy.html
+holds them back until the reader first uses the search box.
+Usage: python scripts/build_offline.py [OUT_DIR]
 """
 from __future__ import annotations
 

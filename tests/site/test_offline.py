@@ -1,4 +1,9 @@
-"""The offline edition works from file:// in Chromium: navigation, search, diagrams, no outside request."""
+"""The offline edition works from file:// in Chromium: navigation, search, diagrams, no outside request.
+
+Search loads on first use there too: the pages open without the search worker
+and without search/search_index.js (1 MB of script), which come with the first
+press of the search shortcut.
+"""
 from __future__ import annotations
 
 import sys
@@ -45,7 +50,10 @@ def test_offline_zip_works_from_file_urls(browser, offline_zip):
     page.locator(".runner-run").first.click()
     page.wait_for_selector(".runner-output[data-done]", timeout=20000)
     assert "python3 -m http.server" in page.locator(".runner-output[data-done]").first.text_content()
-    # search: runs in the iframe worker from the inlined index
+    # search: nothing of it loaded with the two pages
+    search_files = ("search/search_index", "/workers/search.", "/javascripts/lunr/")
+    assert [u for u in requests if any(f in u for f in search_files)] == []
+    # search: runs in the iframe worker from the inlined index, loaded by the shortcut
     page.keyboard.press("s")
     page.fill("input.md-search__input", "分区表")
     page.keyboard.press("End")
@@ -53,6 +61,7 @@ def test_offline_zip_works_from_file_urls(browser, offline_zip):
     hrefs = page.eval_on_selector_all(".md-search-result__item a", "els => els.map(e => e.href)")
     ctx.close()
     assert any("raw-disk.html" in h for h in hrefs), hrefs
+    assert any(u.endswith("search/search_index.js") for u in requests)
     outside = [u for u in requests if not u.startswith(("file://", "data:", "blob:", "about:"))]
     assert outside == []
     assert errors == []
