@@ -46,6 +46,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "条带化": ("raid/",),
     "URE 重建": ("raid/calculator/",),
     "mdadm": ("raid/mdadm/",),
+    "事件计数": ("raid/md-recovery/",),
     # network storage
     "rpcbind": ("network-storage/nfs/",),
     "showmount": ("network-storage/nfs-workflow/", "network-storage/nfs-config/"),
