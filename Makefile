@@ -57,6 +57,16 @@ pdf-deps:
 pdf: pdf-deps venv
 	$(PY) scripts/build_pdf.py --out dist
 
+# The Anki deck: dist/handbook.apkg, one note per question of the question index (genanki,
+# pinned in requirements-lab.txt; installed here alone, without the lab's libvirt-python).
+.PHONY: anki
+$(VENV)/.anki-ok: $(VENV)/.site-ok requirements-lab.txt constraints.txt
+	$(PY) -m pip install -q --disable-pip-version-check $$(grep '^genanki==' requirements-lab.txt) -c constraints.txt
+	touch $@
+
+anki: $(VENV)/.anki-ok build
+	$(PY) scripts/build_anki.py --site $(SITE) --out dist
+
 bench: lab-venv venv
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
