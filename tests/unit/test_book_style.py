@@ -171,3 +171,15 @@ MAX_SOURCE_BYTES = 25_000   # page budget (CONTRIBUTING.md, "Splitting a page")
 def test_page_source_within_budget(page):
     size = len(page.read_bytes())
     assert size <= MAX_SOURCE_BYTES, f"{page.relative_to(DOCS)} is {size} bytes; split it by topic"
+
+
+def test_question_ids_are_unique_across_the_book():
+    """Practice progress and the Anki deck key questions by their anchor: one id, one question."""
+    seen: dict[str, str] = {}
+    dupes = []
+    for page in PAGES:
+        for qid in re.findall(r"^## .*\{#([\w-]+)", page.read_text(encoding="utf-8"), re.M):
+            if qid in seen:
+                dupes.append(f"#{qid}: {seen[qid]} and {page.relative_to(DOCS)}")
+            seen[qid] = str(page.relative_to(DOCS))
+    assert dupes == []
