@@ -65,6 +65,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "BlueStore": ("ceph/architecture/", "ceph/ha/"),
     "RADOS": ("ceph/architecture/",),
     "RBD 快照": ("ceph/rbd-rgw-cephfs/",),
+    "block.db": ("ceph/deployment/",),
     # virtualization
     "virbr0": ("virtualization/libvirt-network/", "virtualization/libvirt/"),
     "snapshot-revert": ("virtualization/virsh-ops/", "virtualization/virsh/"),
