@@ -65,6 +65,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "BlueStore": ("ceph/architecture/", "ceph/ha/"),
     "RADOS": ("ceph/architecture/",),
     "RBD 快照": ("ceph/rbd-rgw-cephfs/",),
+    "慢请求": ("ceph/troubleshooting/",),
     "block.db": ("ceph/deployment/",),
     # virtualization
     "virbr0": ("virtualization/libvirt-network/", "virtualization/libvirt/"),
