@@ -66,6 +66,7 @@ QUERIES: dict[str, tuple[str, ...]] = {
     "RADOS": ("ceph/architecture/",),
     "RBD 快照": ("ceph/rbd-rgw-cephfs/",),
     "慢请求": ("ceph/troubleshooting/",),
+    "monmap": ("ceph/mon-recovery/",),
     "block.db": ("ceph/deployment/",),
     # virtualization
     "virbr0": ("virtualization/libvirt-network/", "virtualization/libvirt/"),
