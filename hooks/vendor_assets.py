@@ -1,5 +1,7 @@
 """Serve the site's browser scripts from the site itself, and load them only where needed.
 
+ts-fsrs (the FSRS scheduler behind the self-ratings, its UMD build: a classic script that
+works from file://) is copied too; assets/js/practice.js loads it on the first rating.
 Mermaid (3.5 MB) and KaTeX come from the pinned npm packages in package.json
 (`make venv` runs `npm ci`).  This hook copies them, with their licences, into
 `site/assets/vendor/`, and adds their <script> tags only to pages that contain a
@@ -29,6 +31,10 @@ FILES = [
     ("katex/LICENSE", "katex/LICENSE"),
     ("iframe-worker/shim/index.js", "iframe-worker/shim.js"),
     ("iframe-worker/LICENSE", "iframe-worker/LICENSE"),
+    # ts-fsrs (MIT): the spaced-repetition scheduler, loaded by assets/js/practice.js on the first rating
+    ("ts-fsrs/dist/index.umd.js", "ts-fsrs/index.umd.js"),
+    ("ts-fsrs/dist/index.umd.js.map", "ts-fsrs/index.umd.js.map"),
+    ("ts-fsrs/LICENSE", "ts-fsrs/LICENSE"),
     # Pyodide (MPL-2.0): fetched only when a reader clicks 运行 (assets/js/runner.js)
     ("pyodide/pyodide.mjs", "pyodide/pyodide.mjs"),
     ("pyodide/pyodide.asm.mjs", "pyodide/pyodide.asm.mjs"),
