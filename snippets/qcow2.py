@@ -52,19 +52,20 @@ ValueError: Unsupported qcow2 version 9 (accepted: 2 or 3)
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import re
 import struct
 import sys
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 try:  # the package layout used by the book's pages and tests
-    from safety import check_image_path
+    from safety import open_guarded, open_guarded_file, opened_name
 except ImportError:  # pragma: no cover - run as `python snippets/qcow2.py`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import check_image_path
+    from safety import open_guarded, open_guarded_file, opened_name
 
 QCOW_MAGIC = b"QFI\xfb"
 
@@ -98,6 +99,9 @@ MAX_SNAPSHOTS_SIZE = 1024 * MAX_SNAPSHOTS
 MAX_SNAPSHOT_EXTRA_DATA = 1024
 MAX_BITMAPS = 65535
 MAX_BITMAP_DIRECTORY_SIZE = 1024 * MAX_BITMAPS
+
+# Tables kept in memory at most (QEMU's default L2 cache on Linux is 32 MiB too)
+CACHE_BYTES = 32 << 20
 
 # Bits 9-55 of an L1 entry, a standard L2 entry or a refcount table entry.
 OFFSET_MASK = 0x00FF_FFFF_FFFF_FE00
@@ -421,6 +425,13 @@ def _read_at(fd: int, offset: int, length: int) -> bytes:
     return data + bytes(length - len(data))
 
 
+def _cached_read(cache: Dict[int, bytes], fd: int, offset: int, length: int) -> bytes:
+    """Read one table for a cache, which is emptied first when it holds CACHE_BYTES."""
+    if len(cache) * length >= CACHE_BYTES:
+        cache.clear()
+    return _read_at(fd, offset, length)
+
+
 def _c_hex(n: int) -> str:
     """printf's %#x: 0x-prefixed hex, but a plain 0 for zero."""
     return f"{n:#x}" if n else "0"
@@ -466,11 +477,33 @@ def _c_string(raw: bytes) -> str:
 
 def _open_file(path: str) -> int:
     """Open a file the image refers to (data file), with QEMU's words when it is missing."""
-    check_image_path(path)
     try:
-        return os.open(path, os.O_RDONLY)
+        return open_guarded(path)
     except OSError as exc:
         raise ValueError(f"Could not open '{path}': {exc.strerror}") from None
+
+
+def _confine(fd: int, name: str, what: str, root: Optional[str]) -> None:
+    """Refuse a file an image names (backing file, data file) that lies outside ``root``.
+
+    An image is data, and whoever made it chose these names: a backing file
+    ``/etc/passwd`` (probed as raw) would make ``read`` print that file.  QEMU
+    leaves the trust decision to its user (qemu(1): give ``format=`` "to avoid
+    interpreting an untrusted format header"; libvirt follows a backing chain
+    only when the format is recorded and the chain trusted).  This reader
+    follows such names only inside the directory of the image it was asked to
+    open (``root``), checked on the opened file, unless the caller allows any
+    path (``allow_backing=True``, the script's ``--allow-backing``).
+    """
+    if root is None:
+        return
+    real = opened_name(fd, name)
+    if real != root and not real.startswith(root.rstrip("/") + "/"):
+        os.close(fd)
+        raise ValueError(f"{what} '{name}' named inside the image lies outside the image's "
+                         f"directory {root}; an image may name any file, so this reader follows "
+                         "such names only inside it (accepted: a file under that directory, or "
+                         "--allow-backing for an image you trust)")
 
 
 def path_combine(base: str, name: str) -> str:
@@ -494,9 +527,9 @@ class RawImage:
 
     format = "raw"
 
-    def __init__(self, path: str) -> None:
-        self.path = check_image_path(path)
-        self.fd = os.open(path, os.O_RDONLY)
+    def __init__(self, path: str, *, fd: Optional[int] = None) -> None:
+        self.path = path
+        self.fd = open_guarded(path) if fd is None else fd
         # QEMU counts whole 512-byte sectors: a 1000-byte file is a 1024-byte disk
         self.size = -(-os.fstat(self.fd).st_size // 512) * 512
 
@@ -530,10 +563,14 @@ class Qcow2Image:
 
     format = "qcow2"
 
-    def __init__(self, path: str, *, open_backing: bool = True, _depth: int = 0,
-                 _chain: Tuple[str, ...] = ()) -> None:
-        self.path = check_image_path(path)
-        self.fd = os.open(path, os.O_RDONLY)
+    def __init__(self, path: str, *, open_backing: bool = True, allow_backing: bool = False,
+                 fd: Optional[int] = None, _depth: int = 0, _chain: Tuple[str, ...] = (),
+                 _root: Optional[str] = None) -> None:
+        self.path = path
+        self.fd = open_guarded(path) if fd is None else fd
+        # files the image names are followed inside the top image's directory only
+        self._root = None if allow_backing else (
+            _root or os.path.dirname(opened_name(self.fd, path)) or "/")
         try:
             self._load(open_backing, _depth, _chain)
         except BaseException:
@@ -579,7 +616,9 @@ class Qcow2Image:
             if not self.data_file_name:
                 raise ValueError("'data-file' is required for this image: the external data file bit "
                                  "is set but the image names no data file")
-            self.data_fd = _open_file(path_combine(self.path, self.data_file_name))
+            name = path_combine(self.path, self.data_file_name)
+            self.data_fd = _open_file(name)
+            _confine(self.data_fd, name, "data file", self._root)
         elif open_backing and h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW:
             raise ValueError("data-file-raw requires a data file (autoclear bit 1 is set, "
                              "incompatible bit 2 is not)")
@@ -599,6 +638,9 @@ class Qcow2Image:
         self.snapshots = self._read_snapshots()
         self._l2_cache: Dict[int, bytes] = {}
         self._refblock_cache: Dict[int, bytes] = {}
+        self._runs_cache: Dict[int, Tuple[List[int], List[Tuple[int, int, str, Optional[int]]]]] = {}
+        self._nonzero_cache: Dict[int, List[int]] = {}
+        self._l1_used: Optional[List[int]] = None        # indexes of L1 entries with an L2 table
         self.backing: Optional[Any] = None
         if open_backing and self.backing_file:
             name = path_combine(self.path, self.backing_file)
@@ -609,8 +651,11 @@ class Qcow2Image:
             if depth >= 32:
                 raise ValueError("backing chain longer than 32 images (accepted: up to 32)")
             try:
-                self.backing = open_image(name, self.backing_format, _depth=depth + 1,
-                                          _chain=chain + (os.path.realpath(self.path),))
+                fd = open_guarded(name)
+                _confine(fd, name, "backing file", self._root)
+                self.backing = open_image(name, self.backing_format, fd=fd, _depth=depth + 1,
+                                          _chain=chain + (os.path.realpath(self.path),),
+                                          _root=self._root, allow_backing=self._root is None)
             except OSError as exc:
                 raise ValueError(f"Could not open backing file: Could not open '{name}': "
                                  f"{exc.strerror}") from None
@@ -887,7 +932,8 @@ class Qcow2Image:
             return 0                      # block not allocated: all its refcounts are 0
         data = self._refblock_cache.get(block)
         if data is None:
-            data = self._refblock_cache[block] = _read_at(self.fd, block, h.cluster_size)
+            data = self._refblock_cache[block] = _cached_read(self._refblock_cache, self.fd,
+                                                              block, h.cluster_size)
         if bits >= 8:
             nbytes = bits // 8
             return int.from_bytes(data[block_index * nbytes:(block_index + 1) * nbytes], "big")
@@ -900,9 +946,30 @@ class Qcow2Image:
     def _l2_table(self, l2_offset: int) -> bytes:
         table = self._l2_cache.get(l2_offset)
         if table is None:
-            table = _read_at(self.fd, l2_offset, self.header.cluster_size)
+            table = _cached_read(self._l2_cache, self.fd, l2_offset, self.header.cluster_size)
             self._l2_cache[l2_offset] = table
         return table
+
+    def _nonzero_refcounts(self, block: int) -> List[int]:
+        """Indexes of the entries of one refcount block that are not 0 (a block is read once)."""
+        found = self._nonzero_cache.get(block)
+        if found is None:
+            if len(self._nonzero_cache) * self.header.cluster_size >= CACHE_BYTES:
+                self._nonzero_cache.clear()
+            data = _read_at(self.fd, block, self.header.cluster_size)
+            bits = self.header.refcount_bits
+            if not data.count(0) - len(data):
+                found = []
+            elif bits >= 8:
+                n = bits // 8
+                zero = bytes(n)
+                found = [i for i in range(len(data) // n) if data[i * n:(i + 1) * n] != zero]
+            else:
+                mask = (1 << bits) - 1
+                found = [i for i in range(len(data) * 8 // bits)
+                         if data[i * bits // 8] >> (i * bits % 8) & mask]
+            self._nonzero_cache[block] = found
+        return found
 
     # --8<-- [start:lookup]
     def locate(self, offset: int, l1: Optional[Sequence[int]] = None) -> Mapping:
@@ -994,6 +1061,85 @@ class Qcow2Image:
         if host == 0:
             return "unallocated_plain", None
         return "data", where
+
+    def _run(self, offset: int) -> Tuple[str, Optional[int], int]:
+        """``_classify`` for the run of units that starts at ``offset``: (kind, host offset, bytes).
+
+        The run goes on while the units (clusters, or subclusters with extended
+        L2) have the same kind and their host offsets follow on, up to the end of
+        one L2 table, as QEMU's count_contiguous_subclusters() counts; a missing
+        L2 table is one run over all the guest bytes it would map.  Each L2 table
+        is split into runs once, however many L1 entries point to it.
+        """
+        kind, host = self._classify(offset)        # raises where QEMU finds the entry corrupt
+        h = self.header
+        sub = 32 if h.extended_l2 else 1
+        unit = h.cluster_size // sub
+        per_table = h.cluster_size // (16 if h.extended_l2 else 8) * sub    # units one L2 table maps
+        l1_index, index = divmod(offset // unit, per_table)
+        l2_offset = self.l1[l1_index] & OFFSET_MASK if l1_index < len(self.l1) else 0
+        if not l2_offset:                  # up to the next L1 entry that has an L2 table
+            if self._l1_used is None:
+                self._l1_used = [i for i, e in enumerate(self.l1) if e & OFFSET_MASK]
+            at = bisect.bisect_right(self._l1_used, l1_index)
+            upto = self._l1_used[at] if at < len(self._l1_used) else max(len(self.l1), l1_index + 1)
+            return kind, host, upto * per_table * unit - offset
+        if kind == "compressed" or self.external:
+            return kind, host, unit - offset % unit
+        starts, runs = self._l2_runs(l2_offset)
+        first, count, _kind, _host = runs[bisect.bisect_right(starts, index) - 1]
+        return kind, host, (l1_index * per_table + first + count) * unit - offset
+
+    def _l2_runs(self, l2_offset: int) -> Tuple[List[int], List[Tuple[int, int, str, Optional[int]]]]:
+        """One L2 table as runs (first unit, units, kind, host offset of the first unit).
+
+        An entry QEMU calls corrupt is a run of its own (kind "corrupt"), so a run
+        never reaches past it; ``_classify`` raises when a map arrives there.
+        """
+        cached = self._runs_cache.get(l2_offset)
+        if cached is not None:
+            return cached
+        h = self.header
+        cs, ext = h.cluster_size, h.extended_l2
+        sub = 32 if ext else 1
+        unit, esize = cs // sub, 16 if ext else 8
+        table = self._l2_table(l2_offset)
+        runs: List[List[Any]] = []
+        if table.count(0) == len(table):                 # nothing allocated: one run
+            runs.append([0, cs // esize * sub, "unallocated_plain", None])
+        for i in range(0 if runs else cs // esize):
+            desc = int.from_bytes(table[i * esize:i * esize + 8], "big")
+            bitmap = int.from_bytes(table[i * esize + 8:i * esize + 16], "big") if ext else 0
+            host = desc & OFFSET_MASK
+            alloc_bits, zero_bits = bitmap & 0xFFFF_FFFF, bitmap >> 32
+            corrupt = bool(host % cs) or (ext and bool((alloc_bits & zero_bits) if host
+                                                       else alloc_bits)) \
+                or (not ext and bool(desc & L2_ZERO) and h.version < 3)
+            for s_ in range(sub):
+                if desc & L2_COMPRESSED:
+                    kind, where = "compressed", None
+                elif corrupt:
+                    kind, where = "corrupt", None
+                elif ext:
+                    kind = ("zero" if zero_bits >> s_ & 1 else "data" if alloc_bits >> s_ & 1
+                            else "unallocated")
+                    kind = kind if kind == "data" else kind + ("_alloc" if host else "_plain")
+                    where = host + s_ * unit if host else None
+                elif desc & L2_ZERO:
+                    kind, where = ("zero_alloc" if host else "zero_plain"), host or None
+                else:
+                    kind, where = ("data", host) if host else ("unallocated_plain", None)
+                last = runs[-1] if runs else None
+                if (last and last[2] == kind and kind not in ("compressed", "corrupt")
+                        and (where is None or last[3] + last[1] * unit == where)):
+                    last[1] += 1
+                else:
+                    runs.append([i * sub + s_, 1, kind, where])
+        if len(self._runs_cache) * cs >= CACHE_BYTES:
+            self._runs_cache.clear()
+        result = ([r[0] for r in runs], [tuple(r) for r in runs])
+        self._runs_cache[l2_offset] = result      # type: ignore[assignment]
+        return result  # type: ignore[return-value]
 
     def _metadata_prealloc(self) -> bool:
         if getattr(self, "_prealloc", None) is None:
@@ -1090,6 +1236,9 @@ class Qcow2Image:
         blocks, the bitmap directory, tables and data.  A stored refcount lower
         than the count is an ERROR (a later free would release a cluster still
         in use); a higher one is a leak (space that is never given back).
+
+        A table that several entries point to is read once and its references
+        counted that many times: the same counts as walking it again each time.
         """
         h = self.header
         cs, bits = h.cluster_size, h.cluster_bits
@@ -1097,49 +1246,25 @@ class Qcow2Image:
         counted: Dict[int, int] = {}
         res = CheckResult(total_clusters=-(-self.size // cs))
 
-        def add(offset: int, length: int) -> None:
+        def add(offset: int, length: int, times: int = 1) -> None:
             if length <= 0:
                 return
             for c in range(offset >> bits, ((offset + length - 1) >> bits) + 1):
-                counted[c] = counted.get(c, 0) + 1
+                counted[c] = counted.get(c, 0) + times
 
-        entry_size = 16 if h.extended_l2 else 8
-        external = self.external
+        l2_refs: Dict[int, int] = {}           # L2 table -> references from all L1 tables
+        active: Dict[int, int] = {}            # ... from the active L1 table (for the statistics)
 
-        def walk_l1(l1_offset: int, l1_size: int, stats: bool) -> None:
-            add(l1_offset, l1_size * 8)
+        def walk_l1(l1_offset: int, l1_size: int, times: int, refs: Dict[int, int]) -> None:
+            add(l1_offset, l1_size * 8, times)
             for l1_entry in self._read_table(l1_offset, l1_size):
                 l2_offset = l1_entry & OFFSET_MASK
-                if not l2_offset:
-                    continue
-                add(l2_offset, cs)
-                table = _read_at(self.fd, l2_offset, cs)
-                next_contiguous = 0
-                for i in range(0, cs, entry_size):
-                    desc = struct.unpack_from(">Q", table, i)[0]
-                    if desc & L2_COMPRESSED:
-                        x = 62 - (bits - 8)
-                        host = desc & ((1 << x) - 1)
-                        sectors = ((desc >> x) & ((1 << (bits - 8)) - 1)) + 1
-                        add(host & ~511, sectors * 512)
-                        if stats:
-                            res.allocated_clusters += 1
-                            res.compressed_clusters += 1
-                            res.fragmented_clusters += 1   # compressed clusters count as fragmented
-                        continue
-                    host = desc & OFFSET_MASK
-                    if host == 0 and not (external and desc & L2_COPIED):
-                        continue                    # unallocated, or a zero cluster without space
-                    if stats:
-                        res.allocated_clusters += 1
-                        if next_contiguous and host != next_contiguous:
-                            res.fragmented_clusters += 1
-                        next_contiguous = host + cs
-                    if not external:
-                        add(host, cs)
+                if l2_offset:
+                    refs[l2_offset] = refs.get(l2_offset, 0) + times
 
         add(0, cs)                                               # the header cluster
-        walk_l1(h.l1_table_offset, h.l1_size, True)
+        walk_l1(h.l1_table_offset, h.l1_size, 1, active)
+        snapshot_l1s: Dict[Tuple[int, int], int] = {}
         for sn in self.snapshots:
             if sn.l1_table_offset % cs:                      # QEMU skips such an entry
                 res.messages.append(f"ERROR snapshot {sn.id} ({sn.name}) l1_offset="
@@ -1153,7 +1278,20 @@ class Qcow2Image:
                                     "table entry corrupted")
                 res.corruptions += 1
                 continue
-            walk_l1(sn.l1_table_offset, sn.l1_size, False)
+            key = (sn.l1_table_offset, sn.l1_size)
+            snapshot_l1s[key] = snapshot_l1s.get(key, 0) + 1
+        for (l1_offset, l1_size), times in snapshot_l1s.items():
+            walk_l1(l1_offset, l1_size, times, l2_refs)
+        for l2_offset, times in active.items():
+            l2_refs[l2_offset] = l2_refs.get(l2_offset, 0) + times
+        for l2_offset, times in l2_refs.items():
+            add(l2_offset, cs, times)
+            refs, stats = self._l2_references(l2_offset)
+            for host, length in refs:
+                add(host, length, times)
+            for name, value in zip(("allocated_clusters", "compressed_clusters",
+                                    "fragmented_clusters"), stats):
+                setattr(res, name, getattr(res, name) + value * active.get(l2_offset, 0))
         add(h.snapshots_offset, self.snapshots_size)
         add(h.refcount_table_offset, h.refcount_table_clusters * cs)
         if self.crypto_header:                                   # the LUKS header and key slots
@@ -1168,15 +1306,22 @@ class Qcow2Image:
         for block in self.refcount_table:
             if block & ~0x1FF:
                 add(block & ~0x1FF, cs)
+        # QEMU compares cluster 0, 1, 2 ... of the file; only clusters with a stored or a
+        # counted reference can differ or be the last one in use
+        per_block = cs * 8 // h.refcount_bits
+        stored = set()
+        for index, block in enumerate(self.refcount_table):
+            if block & ~0x1FF and index * per_block < file_clusters:
+                stored.update(index * per_block + i for i in self._nonzero_refcounts(block & ~0x1FF))
         highest = 0
-        for c in range(file_clusters):
-            stored, wanted = self.refcount(c << bits), counted.get(c, 0)
-            if stored or wanted:
+        for c in sorted(c for c in stored.union(counted) if c < file_clusters):
+            stored_rc, wanted = self.refcount(c << bits), counted.get(c, 0)
+            if stored_rc or wanted:
                 highest = c
-            if stored != wanted:
-                kind = "ERROR" if stored < wanted else "Leaked"
-                res.messages.append(f"{kind} cluster {c} refcount={stored} reference={wanted}")
-                if stored < wanted:
+            if stored_rc != wanted:
+                kind = "ERROR" if stored_rc < wanted else "Leaked"
+                res.messages.append(f"{kind} cluster {c} refcount={stored_rc} reference={wanted}")
+                if stored_rc < wanted:
                     res.corruptions += 1
                 else:
                     res.leaks += 1
@@ -1185,10 +1330,45 @@ class Qcow2Image:
         return res
     # --8<-- [end:check]
 
+    def _l2_references(self, l2_offset: int) -> Tuple[List[Tuple[int, int]], Tuple[int, int, int]]:
+        """What one L2 table references: (host offset, length) per entry, and its statistics
+        (allocated, compressed, fragmented clusters) as qemu-img check counts them."""
+        h = self.header
+        cs, bits = h.cluster_size, h.cluster_bits
+        entry_size = 16 if h.extended_l2 else 8
+        table = _read_at(self.fd, l2_offset, cs)
+        refs: List[Tuple[int, int]] = []
+        allocated = compressed = fragmented = 0
+        if table.count(0) == len(table):
+            return refs, (0, 0, 0)
+        next_contiguous = 0
+        for i in range(0, cs, entry_size):
+            desc = struct.unpack_from(">Q", table, i)[0]
+            if desc & L2_COMPRESSED:
+                x = 62 - (bits - 8)
+                host = desc & ((1 << x) - 1)
+                sectors = ((desc >> x) & ((1 << (bits - 8)) - 1)) + 1
+                refs.append((host & ~511, sectors * 512))
+                allocated += 1
+                compressed += 1
+                fragmented += 1                 # compressed clusters count as fragmented
+                continue
+            host = desc & OFFSET_MASK
+            if host == 0 and not (self.external and desc & L2_COPIED):
+                continue                        # unallocated, or a zero cluster without space
+            allocated += 1
+            if next_contiguous and host != next_contiguous:
+                fragmented += 1
+            next_contiguous = host + cs
+            if not self.external:
+                refs.append((host, cs))
+        return refs, (allocated, compressed, fragmented)
+
     def _check_copied_flags(self, res: "CheckResult") -> None:
         """Bit 63 of active L1 and L2 entries must be set exactly when the refcount is 1."""
         h = self.header
         entry_size = 16 if h.extended_l2 else 8
+        per_table: Dict[int, List[str]] = {}         # an L2 table's messages, found once
         for index, l1_entry in enumerate(self.l1):
             l2_offset = l1_entry & OFFSET_MASK
             if not l2_offset:
@@ -1198,18 +1378,22 @@ class Qcow2Image:
                 res.messages.append(f"ERROR OFLAG_COPIED L2 cluster: l1_index={index} "
                                     f"l1_entry={l1_entry:x} refcount={rc}")
                 res.corruptions += 1
-            table = _read_at(self.fd, l2_offset, h.cluster_size)
-            for i in range(0, h.cluster_size, entry_size):
-                desc = struct.unpack_from(">Q", table, i)[0]
-                host = desc & OFFSET_MASK
-                if desc & L2_COMPRESSED or (host == 0 and not (self.external
-                                                               and desc & L2_COPIED)):
-                    continue
-                rc = 1 if self.external else self.refcount(host)
-                if (rc == 1) != bool(desc & L2_COPIED):
-                    res.messages.append(f"ERROR OFLAG_COPIED data cluster: l2_entry={desc:x} "
-                                        f"refcount={rc}")
-                    res.corruptions += 1
+            found = per_table.get(l2_offset)
+            if found is None:
+                found = per_table[l2_offset] = []
+                table = _read_at(self.fd, l2_offset, h.cluster_size)
+                for i in range(0, h.cluster_size if table.count(0) != len(table) else 0, entry_size):
+                    desc = struct.unpack_from(">Q", table, i)[0]
+                    host = desc & OFFSET_MASK
+                    if desc & L2_COMPRESSED or (host == 0 and not (self.external
+                                                                   and desc & L2_COPIED)):
+                        continue
+                    rc = 1 if self.external else self.refcount(host)
+                    if (rc == 1) != bool(desc & L2_COPIED):
+                        found.append(f"ERROR OFLAG_COPIED data cluster: l2_entry={desc:x} "
+                                     f"refcount={rc}")
+            res.messages += found
+            res.corruptions += len(found)
 
     def _snapshot_l1(self, which: str) -> Tuple[int, ...]:
         for sn in self.snapshots:
@@ -1357,11 +1541,17 @@ def _metadata_preallocated(img: "Qcow2Image") -> bool:
     st = os.fstat(img.fd)
     real_clusters = st.st_blocks * 512 // cs
     threshold = max(real_clusters * 10 // 9, real_clusters + 2)
+    clusters = -(-st.st_size // cs)
+    per_block = cs * 8 // img.header.refcount_bits
     count = 0
-    for c in range(-(-st.st_size // cs)):
-        if count >= threshold:
+    # QEMU asks the refcount of cluster 0, 1, 2 ... in turn; only allocated refcount blocks
+    # hold counts that are not 0, so they are all that is read
+    for index, entry in enumerate(img.refcount_table):
+        if count >= threshold or index * per_block >= clusters:
             break
-        count += 1 if img.refcount(c * cs) else 0
+        if entry & ~0x1FF:
+            found = img._nonzero_refcounts(entry & ~0x1FF)
+            count += bisect.bisect_left(found, clusters - index * per_block)
     return count >= threshold
 
 
@@ -1372,10 +1562,8 @@ def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional
     if isinstance(img, RawImage):         # raw: the answer is the host file's own status
         pnum, ret = _file_status(img.fd, offset, nbytes)
         return pnum, ret, offset, img.path
-    h = img.header
-    unit = h.cluster_size // 32 if h.extended_l2 else h.cluster_size
-    pnum = min(nbytes, unit - offset % unit)
-    kind, host = img._classify(offset)
+    kind, host, run = img._run(offset)    # units of one kind, their host offsets following on
+    pnum = min(nbytes, run)
     ret, where = 0, None
     if kind in ("data", "zero_alloc", "unallocated_alloc"):
         ret |= BS_OFFSET_VALID
@@ -1401,7 +1589,11 @@ def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional
 
 def image_map(img: Any) -> List[MapEntry]:
     """``qemu-img map``: walk the guest disk, asking each layer down the chain, and merge runs."""
-    out: List[MapEntry] = []
+    return list(iter_map(img))
+
+
+def iter_map(img: Any) -> Iterator[MapEntry]:
+    """The entries of ``image_map`` one by one, as qemu-img prints them."""
     curr = MapEntry(0, 0)
     while curr.start + curr.length < img.size:
         pos = curr.start + curr.length
@@ -1423,10 +1615,9 @@ def image_map(img: Any) -> List[MapEntry]:
             curr.length += nxt.length
             continue
         if curr.length:
-            out.append(curr)
+            yield curr
         curr = nxt
-    out.append(curr)
-    return out
+    yield curr
 
 
 # --8<-- [end:map]
@@ -1434,7 +1625,15 @@ def image_map(img: Any) -> List[MapEntry]:
 
 def map_json(img: Any) -> str:
     """What ``qemu-img map --output=json`` prints (without the final newline)."""
-    return "[" + ",\n".join(e.json() for e in image_map(img)) + "]"
+    return "[" + ",\n".join(e.json() for e in iter_map(img)) + "]"
+
+
+def write_map_json(img: Any, out: Any) -> None:
+    """``map_json`` written entry by entry (qemu-img too prints each entry once it is complete)."""
+    out.write("[")
+    for n, entry in enumerate(iter_map(img)):
+        out.write((",\n" if n else "") + entry.json())
+    out.write("]\n")
 
 
 def probe_format(head: bytes) -> str:
@@ -1461,20 +1660,27 @@ def probe_format(head: bytes) -> str:
 
 
 def open_image(path: str, fmt: Optional[str] = None, *, open_backing: bool = True,
-               _depth: int = 0, _chain: Tuple[str, ...] = ()) -> Any:
-    """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does."""
-    check_image_path(path)
-    if fmt is None:
-        with open(path, "rb") as f:
-            fmt = probe_format(f.read(512))
-    if fmt not in ("qcow2", "raw"):
-        raise ValueError(f"{path} is a {fmt} image (qemu-img info reports \"format\": \"{fmt}\"); "
-                         "this reader handles qcow2 and raw only (accepted: qcow2, raw)")
+               allow_backing: bool = False, fd: Optional[int] = None, _depth: int = 0,
+               _chain: Tuple[str, ...] = (), _root: Optional[str] = None) -> Any:
+    """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does.
+
+    Backing and data files named inside the image are followed only inside the
+    image's directory unless ``allow_backing`` (see ``_confine``).
+    """
+    fd = open_guarded(path) if fd is None else fd
+    try:
+        if fmt is None:
+            fmt = probe_format(os.pread(fd, 512, 0))
+        if fmt not in ("qcow2", "raw"):
+            raise ValueError(f"{path} is a {fmt} image (qemu-img info reports \"format\": \"{fmt}\"); "
+                             "this reader handles qcow2 and raw only (accepted: qcow2, raw)")
+    except BaseException:
+        os.close(fd)
+        raise
     if fmt == "qcow2":
-        return Qcow2Image(path, open_backing=open_backing, _depth=_depth, _chain=_chain)
-    if fmt == "raw":
-        return RawImage(path)
-    raise ValueError(f"unsupported image format {fmt!r} (accepted: qcow2, raw)")
+        return Qcow2Image(path, open_backing=open_backing, allow_backing=allow_backing, fd=fd,
+                          _depth=_depth, _chain=_chain, _root=_root)
+    return RawImage(path, fd=fd)
 
 
 # --8<-- [start:json]
@@ -1557,9 +1763,13 @@ def hexdump(data: bytes, offset: int = 0) -> str:
     lines = []
     for i in range(0, len(data), 16):
         row = data[i:i + 16]
-        text = "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else "." for b in row)
-        lines.append(f"{offset + i:08x}:  " + "".join(f"{b:02x} " for b in row) + " " + text)
+        text = row.translate(_DUMP_TEXT).decode("ascii")
+        lines.append(f"{offset + i:08x}:  {row.hex(' ')}  {text}")
     return "\n".join(lines)
+
+
+# qemu-io prints a byte as itself when it is an ASCII letter or digit, else as a dot
+_DUMP_TEXT = bytes(b if chr(b).isascii() and chr(b).isalnum() else ord(".") for b in range(256))
 # --8<-- [end:hexdump]
 
 
@@ -1586,7 +1796,6 @@ def make_qcow2(path: str, size: int, clusters: Optional[Dict[int, bytes]] = None
             raise ValueError(f"guest cluster {idx} is outside the disk (accepted: 0 to {n_guest - 1})")
         if len(data) > cs:
             raise ValueError(f"cluster {idx} holds {len(data)} bytes (accepted: up to {cs})")
-    check_image_path(path)
     l2_entries = cs // 8
     l1_size = -(-n_guest // l2_entries)
     l1_clusters = max(1, -(-l1_size * 8 // cs))
@@ -1627,7 +1836,7 @@ def make_qcow2(path: str, size: int, clusters: Optional[Dict[int, bytes]] = None
         l2_off = l2_offsets[idx // l2_entries]
         struct.pack_into(">Q", buf, l2_off + 8 * (idx % l2_entries), data_off | L2_COPIED)
         buf[data_off:data_off + len(clusters[idx])] = clusters[idx]
-    with open(path, "wb") as f:
+    with open_guarded_file(path, "wb") as f:
         f.write(buf)
     return path
 
@@ -1687,6 +1896,14 @@ def _needs_no_key(img: Any) -> None:
                          "none (Qcow2Image.check() works without it)")
 
 
+# qemu-io refuses one read longer than BDRV_REQUEST_MAX_BYTES (INT_MAX rounded down to 512)
+READ_MAX = (2**31 - 1) // 512 * 512
+READ_CHUNK = 4 << 20
+ALLOW_BACKING_HELP = ("follow backing and data files the image names anywhere; without it only "
+                      "files inside the image's directory are opened (an untrusted image may "
+                      "name /etc/passwd)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -1697,26 +1914,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             p.add_argument("offset")
             p.add_argument("length")
             p.add_argument("--snapshot", help="read an internal snapshot (id or name)")
+            p.add_argument("--allow-backing", action="store_true", help=ALLOW_BACKING_HELP)
             a = p.parse_args(argv[1:])
             off, length = parse_size(a.offset), parse_size(a.length)
-            with open_image(a.image) as img:
-                data = img.read(off, length) if a.snapshot is None else \
-                    img.read(off, length, snapshot=a.snapshot)
-            if data:
-                print(hexdump(data, off))
+            if length > READ_MAX:
+                raise ValueError(f"length cannot exceed {READ_MAX}, given {a.length} (qemu-io's "
+                                 "limit for one read, BDRV_REQUEST_MAX_BYTES)")
+            with open_image(a.image, allow_backing=a.allow_backing) as img:
+                if a.snapshot is not None and not isinstance(img, Qcow2Image):
+                    raise ValueError(f"--snapshot {a.snapshot!r}: a {img.format} image has no internal "
+                                     "snapshots (accepted: a qcow2 image)")
+                _check_range(off, length, img.size)
+                # the dump goes out piece by piece: a long read never sits in memory whole
+                # (up to READ_CHUNK bytes it is read completely before a line is printed)
+                for at in range(off, off + length, READ_CHUNK):
+                    n = min(READ_CHUNK, off + length - at)
+                    data = img.read(at, n) if a.snapshot is None else \
+                        img.read(at, n, snapshot=a.snapshot)
+                    print(hexdump(data, at))
             print(f"read {length}/{length} bytes at offset {off}")
             return 0
         if argv[:1] == ["map"]:
             p = argparse.ArgumentParser(prog="qcow2.py map",
                                         description="allocation map like qemu-img map --output=json")
             p.add_argument("image")
+            p.add_argument("--allow-backing", action="store_true", help=ALLOW_BACKING_HELP)
             a = p.parse_args(argv[1:])
-            with open_image(a.image) as img:
+            with open_image(a.image, allow_backing=a.allow_backing) as img:
                 _needs_no_key(img)
                 if getattr(img, "external", False):
                     raise ValueError("map of images with an external data file is not supported "
                                      "(accepted: qcow2 without data_file, raw)")
-                print(map_json(img))
+                write_map_json(img, sys.stdout)
             return 0
         if argv[:1] == ["check"]:
             p = argparse.ArgumentParser(prog="qcow2.py check",

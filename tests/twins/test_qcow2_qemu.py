@@ -89,10 +89,10 @@ def assert_info_twin(name: str, cwd: Path) -> dict:
     return json.loads(theirs)
 
 
-def assert_map_twin(name: str, cwd: Path) -> list:
+def assert_map_twin(name: str, cwd: Path, *extra: str) -> list:
     """python snippets/qcow2.py map IMAGE prints what qemu-img map --output=json IMAGE prints."""
     theirs = sh("qemu-img", "map", "--output=json", name, cwd=cwd).stdout
-    out, err, rc = run_ours(["map", name], cwd)
+    out, err, rc = run_ours(["map", name, *extra], cwd)
     assert rc == 0, err
     assert out == theirs
     return json.loads(theirs)
@@ -106,12 +106,13 @@ def qemu_io_dump(name: str, cwd: Path, reads: List[tuple]) -> List[str]:
     return [line for line in out.splitlines() if DUMP_LINE.match(line)]
 
 
-def assert_reads_twin(name: str, cwd: Path, rng: random.Random, n_reads: int = 12) -> None:
+def assert_reads_twin(name: str, cwd: Path, rng: random.Random, n_reads: int = 12,
+                      allow_backing: bool = False) -> None:
     """Whole disk against qemu-img convert -O raw, then random reads against qemu-io."""
     raw = cwd / (name + ".flat")
     sh("qemu-img", "convert", "-O", "raw", name, raw.name, cwd=cwd)
     expected = raw.read_bytes()
-    with qcow2.open_image(str(cwd / name)) as img:
+    with qcow2.open_image(str(cwd / name), allow_backing=allow_backing) as img:
         assert img.size == len(expected)
         assert img.read(0, img.size) == expected
         reads = []
@@ -273,8 +274,12 @@ def test_three_level_chain_with_relative_paths_and_unicode_names(tmp_path: Path)
         assert_info_twin(name, tmp_path)
     assert_info_twin(str(tmp_path / "sub" / "mid.qcow2"), tmp_path)      # absolute path
     assert_reads_twin("top.qcow2", tmp_path, random.Random(7), n_reads=20)
-    for name in ("top.qcow2", "sub/mid.qcow2", "bäse 1.raw"):
+    for name in ("top.qcow2", "bäse 1.raw"):
         assert_map_twin(name, tmp_path)
+    # sub/mid.qcow2 names ../bäse 1.raw, outside its own directory: followed only when allowed
+    assert_map_twin("sub/mid.qcow2", tmp_path, "--allow-backing")
+    out, err, rc = run_ours(["map", "sub/mid.qcow2"], tmp_path)
+    assert (out, rc) == ("", 2) and "lies outside the image's directory" in err
     with qcow2.open_image(str(tmp_path / "top.qcow2")) as img:
         # 0-4k zero cluster (not the backing 'a'), 4k.. from base, 768k from top
         assert img.read(0, 4096) == bytes(4096)
