@@ -1,4 +1,4 @@
-/* Practice mode and the drill page.
+/* Practice mode, and the loader of the self-rating script.
    Practice mode hides the answer under every question heading (h2) until the
    reader clicks "显示答案"; the switch sits in the header and is remembered
    in localStorage across pages and visits.  Printing always shows everything. */
@@ -53,22 +53,25 @@
     header.insertBefore(b, search || null);
   }
 
-  function drill() {
-    var data = document.getElementById("drill-data");
-    if (!data) return;
-    var all = JSON.parse(data.textContent);
-    var q = document.getElementById("drill-question"), meta = document.getElementById("drill-meta");
-    var a = document.getElementById("drill-answer"), seedOnly = document.getElementById("drill-seed-only");
-    function pick() {
-      var pool = seedOnly.checked ? all.filter(function (x) { return x.seed; }) : all;
-      if (!pool.length) { q.textContent = "没有题目"; return; }
-      var item = pool[Math.floor(Math.random() * pool.length)];
-      q.textContent = item.title; meta.textContent = item.chapter + (item.seed ? " · 原题" : " · 追问");
-      a.href = item.href;
-    }
-    document.getElementById("drill-next").addEventListener("click", pick);
-    seedOnly.addEventListener("change", pick);
-    pick();
+  /* Self-rating (assets/js/practice.js): nothing on load; the script comes with the reader's
+     first scroll, tap, click or key press on a page with questions, and adds the rating
+     buttons as answers come into view.  The drill and index pages load it themselves. */
+  var base = ((document.currentScript && document.currentScript.src) || "").replace(/handbook\.js(?:[?#].*)?$/, "");
+  var practiceRequested = false;
+  function loadPractice() {
+    if (practiceRequested || window.HandbookPractice) return;
+    practiceRequested = true;
+    var s = document.createElement("script");
+    s.src = base + "practice.js";
+    s.onload = s.onerror = function () { s.remove(); };
+    document.head.appendChild(s);
+  }
+  function armPractice() {
+    var article = document.querySelector(".md-content article");
+    if (!article || !article.querySelector("h2[id], details.question")) return;
+    ["scroll", "pointerdown", "keydown"].forEach(function (ev) {
+      window.addEventListener(ev, loadPractice, { passive: true, once: true });
+    });
   }
 
   /* A section that moved to another page leaves a link with its old id and the class
@@ -80,7 +83,7 @@
   }
   window.addEventListener("hashchange", followMoved);
 
-  function init() { followMoved(); addSwitch(); apply(); drill(); }
+  function init() { followMoved(); addSwitch(); apply(); armPractice(); }
   if (typeof document$ !== "undefined") document$.subscribe(init);
   else document.addEventListener("DOMContentLoaded", init);
 })();
