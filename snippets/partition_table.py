@@ -50,7 +50,7 @@ import zlib
 from typing import BinaryIO
 
 from disk_limits import chs_bytes
-from safety import check_image_path
+from safety import open_guarded
 # --8<-- [end:imports]
 
 LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
@@ -144,8 +144,30 @@ def mbr_entries(sector: bytes, signed: bool = True) -> list[tuple[int, int, int,
 # --8<-- [end:mbr]
 
 
+def _fits(p: Partition, field: str, value: object, bits: int) -> int:
+    """A number for an on-disk field of `bits` bits: a whole number that fits, or ValueError."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+        raise ValueError(f"partition {p.node_number}: {field} {value!r} does not fit the "
+                         f"{bits}-bit field (accepted: a whole number 0..{(1 << bits) - 1})")
+    return value
+
+
+def _mbr_type(p: Partition) -> int:
+    try:
+        ptype = int(p.type, 16)
+    except (TypeError, ValueError):
+        ptype = -1
+    if not 0 <= ptype <= 0xFF:
+        raise ValueError(f"partition {p.node_number}: MBR type {p.type!r} (accepted: hex 0..ff)")
+    return ptype
+
+
 def _mbr_entry(boot: bool, ptype: int, start: int, size: int, offset: int) -> bytes:
     """A 16-byte entry; `offset` is what start is relative to (0, an EBR, or the extended)."""
+    if not (0 <= start < 1 << 32 and 0 <= size < 1 << 32):
+        raise ValueError(f"MBR entry with start {start} (relative to LBA {offset}) and {size} sectors: "
+                         "both must fit 32 bits (accepted: 0..4294967295; a logical partition "
+                         "starts after its EBR)")
     absolute = offset + start
     return MBR_ENTRY.pack(0x80 if boot else 0, chs_bytes(absolute), ptype,
                           chs_bytes(absolute + size - 1), start, size)
@@ -298,6 +320,15 @@ def write_mbr(f: BinaryIO, partitions: list[Partition], disk_id: int = 0,
     (or one sector, if there is no room) before their partition.
     """
     ss = sector_size
+    for p in partitions:       # what the 32-bit fields hold (the layout itself is not judged here)
+        _fits(p, "number", p.node_number, 7)
+        if p.node_number < 1:
+            raise ValueError(f"partition number {p.node_number} (accepted: 1..4 primary, 5.. logical)")
+        _fits(p, "start", p.start, 32)
+        _fits(p, "size", p.size, 32)
+        _mbr_type(p)
+        if p.ebr is not None:
+            _fits(p, "EBR LBA", p.ebr, 32)
     primary = [p for p in partitions if p.node_number <= 4]
     logical = sorted((p for p in partitions if p.node_number > 4), key=lambda p: p.node_number)
     if len({p.node_number for p in primary}) != len(primary):
@@ -366,14 +397,20 @@ def header_crc(sector: bytes, header_size: int) -> int:
 # --8<-- [end:gpt-header]
 
 
+# Linux (block/partitions/efi.c) refuses an entry array larger than KMALLOC_MAX_SIZE, 4 MiB
+# on x86-64; the 128 entries tools write take 16 KiB
+GPT_ARRAY_MAX = 4 << 20
+
+
 # --8<-- [start:gpt-copy]
 def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | None, bytes, str]:
     """Read the GPT header at `lba` and its entry array; return (header, array, "ok" or problem).
 
     The checks are those of libfdisk's gpt_read_header(): signature, header
     size, header CRC32, entry-array CRC32, usable range inside the disk, and
-    the header's own LBA; one more of ours: the array must not overlap the
-    usable range (libfdisk does not look).
+    the header's own LBA; two more of ours: the array must not overlap the
+    usable range (libfdisk does not look), and it must not be larger than the
+    kernel reads (4 MiB), which is checked before the array is read.
     """
     if not 0 < lba < total:
         return None, b"", f"header LBA {lba} is outside the disk (0..{total - 1})"
@@ -391,6 +428,9 @@ def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | N
         return None, b"", (f"entry array of {h['entries']} x {h['entry_size']} bytes: need at least "
                            "1 entry of at least 128 bytes (a multiple of 8)")
     length = h["entries"] * h["entry_size"]
+    if length > GPT_ARRAY_MAX:                 # the kernel's is_gpt_valid(): "Table is too large"
+        return None, b"", (f"entry array of {h['entries']} x {h['entry_size']} bytes is too large: "
+                           f"{length} > {GPT_ARRAY_MAX} bytes (the kernel's limit, KMALLOC_MAX_SIZE)")
     array_end = h["entries_lba"] + -(-length // ss) - 1      # last sector of the array
     if array_end >= total:
         return None, b"", (f"entry count {h['entries']} runs the array (LBA {h['entries_lba']}.."
@@ -496,22 +536,38 @@ def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = 
     total-34 for 512-byte sectors; sfdisk uses 2048 as first_lba).
     """
     ss = sector_size
+    if ss not in (512, 1024, 2048, 4096):
+        raise ValueError(f"sector size {ss!r} (accepted: 512, 1024, 2048, 4096)")
+    if not isinstance(entries, int) or not 1 <= entries <= GPT_ARRAY_MAX // 128:
+        raise ValueError(f"entries {entries!r} (accepted: 1..{GPT_ARRAY_MAX // 128}, the kernel's "
+                         "4 MiB array limit)")
     total = _size(f) // ss
     array_sectors = -(-entries * 128 // ss)
     first = 2 + array_sectors if first_lba is None else first_lba
     last = total - 2 - array_sectors if last_lba is None else last_lba
+    for name, value in (("first_lba", first), ("last_lba", last)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} {value!r} (accepted: a whole number of sectors)")
     if total < 2 * array_sectors + 4 or not 2 + array_sectors <= first <= last <= total - 2 - array_sectors:
         raise ValueError(f"disk of {total} sectors is too small for a GPT with {entries} entries "
                          f"and usable LBA {first}..{last}")
     array = bytearray(entries * 128)
     for p in partitions:
-        if not 1 <= p.node_number <= entries:
+        # the fields must hold the numbers; the layout is not judged (damaged tables are written on purpose)
+        if not isinstance(p.node_number, int) or not 1 <= p.node_number <= entries:
             raise ValueError(f"partition number {p.node_number} outside 1..{entries}")
-        name = p.name.encode("utf-16-le", "surrogatepass")
+        _fits(p, "start LBA", p.start, 64)
+        _fits(p, "end LBA", p.end, 64)   # (the size is not stored: an end before the start is)
+        _fits(p, "attributes", p.attrs, 64)
+        try:
+            type_guid, part_guid = uuid.UUID(p.type), uuid.UUID(p.uuid or str(uuid.uuid4()))
+            name = p.name.encode("utf-16-le", "surrogatepass")
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"partition {p.node_number}: type {p.type!r}, GUID {p.uuid!r} or name "
+                             f"{p.name!r}: {exc} (accepted: GUID strings and a text name)") from None
         if len(name) > 72:
             raise ValueError(f"partition name {p.name!r} is longer than 36 UTF-16 code units")
-        GPT_ENTRY.pack_into(array, (p.node_number - 1) * 128, uuid.UUID(p.type).bytes_le,
-                            uuid.UUID(p.uuid or str(uuid.uuid4())).bytes_le,
+        GPT_ENTRY.pack_into(array, (p.node_number - 1) * 128, type_guid.bytes_le, part_guid.bytes_le,
                             p.start, p.end, p.attrs, name)
     guid = disk_guid or str(uuid.uuid4())
     h = dict(my_lba=1, alternate_lba=total - 1, first_lba=first, last_lba=last, disk_guid=guid,
@@ -786,8 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--repair", action="store_true", help="rewrite a damaged GPT copy from the good one")
     args = parser.parse_args(argv)
     try:
-        check_image_path(args.image)
-        with open(args.image, "r+b" if args.repair else "rb") as f:
+        # the guard checks what was opened (a file, or a loop device over one) and hands the descriptor on
+        with os.fdopen(open_guarded(args.image, write=args.repair), "r+b" if args.repair else "rb") as f:
             if args.repair:
                 print(repair_gpt(f, args.sector_size or _sector_size(f)))
                 return 0

@@ -263,3 +263,79 @@ def test_script_check_on_mbr_reports_no_gpt(tmp_path):
         pt.write_mbr(f, [pt.Partition(1, 100, 10, "83")])
     proc = cli(str(img), "--check")
     assert proc.returncode == 0 and "MBR (dos) table, 1 partitions, no GPT copies" in proc.stdout
+
+
+# ---------------------------------------------------------------- hostile headers and bad arguments
+def test_a_2_gib_entry_array_is_refused_before_it_is_read(tmp_path):
+    """A primary header asking for 2^24 entries x 128 B = 2 GiB, with both CRCs valid, on an
+    8 GiB sparse image: Linux refuses arrays above KMALLOC_MAX_SIZE (4 MiB, block/partitions/
+    efi.c is_gpt_valid()), so do we, before reading.  sfdisk 2.38 read all 2 GiB (2.1 GB of
+    memory, 12 s) and then also fell back to the backup, with the warning expected here."""
+    import resource
+    img = tmp_path / "huge-array.img"
+    with open(img, "w+b") as f:
+        f.truncate(8 << 30)
+        pt.write_gpt(f, [pt.Partition(1, 2048, 2048, pt.LINUX_FS)],
+                     disk_guid="00000000-0000-4000-8000-000000000002")
+        f.seek(1024)
+        crc = zlib.crc32(f.read(128 * 128))           # the written entries, then zeros
+        zeros = bytes(64 << 20)
+        left = (1 << 24) * 128 - 128 * 128
+        while left:
+            crc = zlib.crc32(zeros[:min(left, len(zeros))], crc)
+            left -= min(left, len(zeros))
+        f.seek(512)
+        h = pt.parse_gpt_header(f.read(512))
+        h.update(entries=1 << 24, entries_crc=crc)
+        f.seek(512)
+        f.write(pt._gpt_header_bytes(h, 512))
+    with open(img, "rb") as f:
+        assert pt.check_gpt_copy(f, 1, 512, 8 << 24)[2] == (
+            "entry array of 16777216 x 128 bytes is too large: 2147483648 > 4194304 bytes "
+            "(the kernel's limit, KMALLOC_MAX_SIZE)")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(img)], capture_output=True, text=True,
+                          timeout=60, preexec_fn=limit)
+    assert proc.returncode == 0
+    assert proc.stderr == "The primary GPT table is corrupt, but the backup appears OK, so that will be used.\n"
+    assert '"start": 2048,' in proc.stdout
+
+
+@pytest.mark.parametrize("part, message", [
+    (pt.Partition(1, -5, 100, pt.LINUX_FS), "partition 1: start LBA -5 does not fit the 64-bit field"),
+    (pt.Partition(1, 2048.0, 100, pt.LINUX_FS), "partition 1: start LBA 2048.0 does not fit"),
+    (pt.Partition(1, 2048, 2 ** 64, pt.LINUX_FS), "partition 1: end LBA 18446744073709553663 does not fit"),
+    (pt.Partition(1, 2048, 10, pt.LINUX_FS, attrs=-1), "partition 1: attributes -1 does not fit"),
+    (pt.Partition(1, 2048, 10, "not-a-guid"), "partition 1: type 'not-a-guid'"),
+    (pt.Partition(0, 2048, 10, pt.LINUX_FS), "partition number 0 outside 1..128"),
+])
+def test_write_gpt_refuses_numbers_its_fields_cannot_hold(part, message):
+    """struct.error and TypeError used to escape; the layout itself stays unjudged (twins write
+    overlapping or reversed partitions on purpose)."""
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        pt.write_gpt(blank(), [part])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(entries=0), r"entries 0 \(accepted: 1\.\.32768"),
+    (dict(entries=1 << 24), r"entries 16777216"),
+    (dict(sector_size=500), r"sector size 500"),
+    (dict(first_lba=34.5), r"first_lba 34\.5"),
+])
+def test_write_gpt_refuses_bad_table_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pt.write_gpt(blank(), [], **kwargs)
+
+
+@pytest.mark.parametrize("parts, message", [
+    ([pt.Partition(1, -1, 10, "83")], "partition 1: start -1 does not fit the 32-bit field"),
+    ([pt.Partition(1, 2048, 2 ** 32, "83")], "partition 1: size 4294967296 does not fit"),
+    ([pt.Partition(1, 2048, 10, "zz")], "partition 1: MBR type 'zz'"),
+    ([pt.Partition(1, 2048, 8192, "5"), pt.Partition(5, 4096, 100, "83", ebr=5000)],
+     r"MBR entry with start -904 \(relative to LBA 5000\)"),
+])
+def test_write_mbr_refuses_numbers_its_fields_cannot_hold(parts, message):
+    with pytest.raises(ValueError, match=message):
+        pt.write_mbr(blank(16 * MIB), parts)
