@@ -54,7 +54,7 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
 
 
 def _check_float(name: str, value: float, low: float, high: float) -> None:
-    if not isinstance(value, (int, float)) or not low <= value <= high:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high} (got {value!r})")
 # --8<-- [end:prelude]
 
@@ -66,6 +66,7 @@ def nearest_power_of_two(n: float) -> int:
     >>> [nearest_power_of_two(x) for x in (1, 3, 5, 6, 24, 3333.3, 0.4)]
     [1, 4, 4, 8, 32, 4096, 0]
     """
+    _check_float("n", n, -math.inf, 1e18)      # also refuses nan and inf (no power of two is closest)
     v = int(n)
     if v <= 0:
         return 0
@@ -148,7 +149,16 @@ def autoscale(osd_count: int, pools: Sequence[Pool], target_per_osd: int = MON_T
     [('meta', 32), ('data', 1024)]
     """
     _check_int("osd_count", osd_count, 1, 100_000)
+    _check_int("target_per_osd", target_per_osd, 1, 10_000)
     _check_float("threshold", threshold, 2.0, 1000.0)   # the module asserts threshold >= 2
+    for p in pools:                                     # what Ceph's pool settings allow
+        _check_float(f"pool {p.name!r} size", p.size, 1.0, 64.0)       # raw used rate, >= 1
+        _check_float(f"pool {p.name!r} capacity_ratio", p.capacity_ratio, 0.0, 1000.0)
+        _check_float(f"pool {p.name!r} bias", p.bias, 0.0, 1000.0)      # pg_autoscale_bias 0..1000
+        _check_int(f"pool {p.name!r} pg_num", p.pg_num, 1, 1 << 31)
+        _check_int(f"pool {p.name!r} pg_num_min", p.pg_num_min, 0, 1 << 31)
+        if p.pg_num_max is not None:
+            _check_int(f"pool {p.name!r} pg_num_max", p.pg_num_max, 0, 1 << 31)
     pg_left = osd_count * target_per_osd
     pool_count, pool_used = len(pools), 0
     found: list[tuple[Pool, float, float]] = []        # (pool, final_ratio, ideal)
@@ -332,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"k={args.k} m={args.m} p={args.p:g}: P(loss) = {loss:.3e} "
                   f"({nines(loss):.1f} nines)")
     except ValueError as exc:
-        print(f"ceph_calc: {exc}", file=sys.stderr)
+        print(f"ceph_calc.py: {exc}", file=sys.stderr)
         return 2
     return 0
 

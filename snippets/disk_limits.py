@@ -42,8 +42,12 @@ def human(nbytes: int) -> str:
     >>> human(8422686720)
     '7.84 GiB'
     """
+    if not isinstance(nbytes, int):
+        raise ValueError(f"byte count {nbytes!r} is not a whole number")
     if nbytes < 0:
         raise ValueError(f"byte count {nbytes} is negative: use 0 or more")
+    if nbytes >= 1 << 100:                       # float() of a longer number overflows
+        raise ValueError(f"byte count of {nbytes.bit_length()} bits is too large: accepted below 2**100")
     value = float(nbytes)
     unit = 0
     while value >= 1024 and unit < len(UNITS) - 1:

@@ -43,8 +43,15 @@ Legal but unusual values are warnings, not errors (findmnt accepts them):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
+
+try:
+    from safety import read_limited
+except ImportError:  # pragma: no cover - run as `python snippets/fstab.py`
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from safety import read_limited
 
 # --8<-- [start:imports]
 import re
@@ -91,6 +98,21 @@ def unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
+def c_int(field: str) -> int:
+    """fs_freq and fs_passno as libmount reads them: strtol() (saturating at 2^63 - 1 and
+    -2^63) stored in an int, which keeps the low 32 bits.
+
+    >>> c_int("2"), c_int("4294967298"), c_int("9" * 5000)
+    (2, 2, -1)
+    """
+    negative = field.startswith("-")
+    digits = field.lstrip("+-").lstrip("0") or "0"
+    magnitude = int(digits) if len(digits) <= 19 else 2**63       # more digits: past any long
+    value = -min(magnitude, 2**63) if negative else min(magnitude, 2**63 - 1)
+    value &= 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value
+
+
 # --8<-- [end:rules]
 
 
@@ -132,12 +154,12 @@ def lint(text: str, extra_types: Iterable[str] = ()) -> List[Issue]:
 
         if not INTEGER.fullmatch(freq):
             issues.append(Issue(n, "error", f"dump field {freq!r} is not an integer; libmount rejects the line"))
-        elif int(freq) < 0:
+        elif c_int(freq) < 0:
             issues.append(Issue(n, "warning", f"dump field {freq}: negative; dump(8) reads it as days, use 0"))
         if not INTEGER.fullmatch(passno):
             issues.append(Issue(n, "error", f"pass field {passno!r} is not an integer; libmount rejects the line"))
             continue
-        p = int(passno)
+        p = c_int(passno)
         if p != 0 and vfstype in NO_FSCK_TYPES:
             issues.append(Issue(n, "warning", f"pass {p} on {vfstype}: nothing to check, use 0"))
         elif p < 0:
@@ -153,6 +175,9 @@ def lint(text: str, extra_types: Iterable[str] = ()) -> List[Issue]:
 # --8<-- [end:lint]
 
 
+MAX_BYTES = 1 << 20           # a bound of this tool: a real fstab is a few KiB
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="static fstab linter (see also findmnt --verify)")
     parser.add_argument("fstab", nargs="?", default="/etc/fstab")
@@ -160,14 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="accept another filesystem type")
     args = parser.parse_args(argv)
     try:
-        with open(args.fstab, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        print(f"fstab.py: {exc}", file=sys.stderr)
-        return 2
+        # a regular file or a pipe, at most MAX_BYTES: /dev/zero or a runaway pipe cannot fill memory
+        text = read_limited(args.fstab, MAX_BYTES, "fstab").decode("utf-8")
     except UnicodeDecodeError as exc:
         print(f"fstab.py: {args.fstab} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
               f"at offset {exc.start})", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"fstab.py: {exc}", file=sys.stderr)
         return 2
     issues = lint(text, args.type)
     for issue in issues:

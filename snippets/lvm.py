@@ -32,6 +32,7 @@ import sys
 import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import List, Sequence
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -45,7 +46,7 @@ DEFAULT_EXTENT = 4 * MiB
 def check_extent_size(extent_size: int) -> int:
     """vgcreate(8): a power of 2 of at least one sector, or at least 128 KiB
     (in whole sectors)."""
-    ok = extent_size >= SECTOR and extent_size % SECTOR == 0 and (
+    ok = isinstance(extent_size, int) and extent_size >= SECTOR and extent_size % SECTOR == 0 and (
         extent_size & (extent_size - 1) == 0 or extent_size >= 128 * KiB)
     if not ok:
         raise ValueError(f"extent size {extent_size} B: must be a power of 2 >= 512 B, "
@@ -62,6 +63,8 @@ def pv_extents(dev_size: int, extent_size: int = DEFAULT_EXTENT,
     15
     """
     check_extent_size(extent_size)
+    if not (isinstance(dev_size, int) and isinstance(pe_start, int)):
+        raise ValueError(f"device size {dev_size!r} and pe_start {pe_start!r} must be whole bytes")
     if dev_size <= pe_start:
         raise ValueError(f"device of {dev_size} B is not larger than pe_start ({pe_start} B)")
     return (dev_size - pe_start) // extent_size
@@ -131,10 +134,13 @@ _UNITS = {"": MiB, "b": 1, "s": SECTOR, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
 
 def parse_size(text: str) -> int:
     """An lvm size such as 10M, 1.5g or 2048k (binary units; default MiB)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([bskmgtBSKMGT]?)", text.strip())
+    m = re.fullmatch(r"(\d+)(\.\d+)?([bskmgtBSKMGT]?)", text.strip())
     if not m:
         raise ValueError(f"bad size {text!r}: accepted e.g. 512k, 10M, 1.5G, 2T")
-    size = math.ceil(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    whole, frac = m.group(1).lstrip("0"), (m.group(2) or ".")[1:19]   # lvm keeps no more digits
+    if len(whole) > 20:                           # more than 8 EiB in any unit; a float would overflow
+        raise ValueError(f"size {text[:30]!r}... too large: accepted up to 8 EiB (a bound of this model)")
+    size = math.ceil(Fraction(f"{whole or 0}.{frac or 0}") * _UNITS[m.group(3).lower()])
     if size > 2**63:
         raise ValueError(f"size {text!r} too large: accepted up to 8 EiB (a bound of this model)")
     return size
@@ -144,12 +150,15 @@ def extents_from_spec(vg: VG, spec: str) -> int:
     m = re.fullmatch(r"\s*-L\s*(\S+)\s*", spec)
     if m:
         return vg.extents_for_size(parse_size(m.group(1)))
-    m = re.fullmatch(r"\s*-l\s*(\d+)%(VG|FREE)\s*", spec)
+    m = re.fullmatch(r"\s*-l\s*(\d{1,30})%(VG|FREE)\s*", spec)
     if m:
         return vg.extents_for_percent(int(m.group(1)), m.group(2))
-    m = re.fullmatch(r"\s*-l\s*(\d+)\s*", spec)
+    m = re.fullmatch(r"\s*-l\s*(\d{1,30})\s*", spec)
     if m:
         return vg._check(int(m.group(1)))
+    if re.fullmatch(r"\s*-l\s*\d+%?(VG|FREE)?\s*", spec):
+        raise ValueError(f"bad spec {spec[:40]!r}...: more than 30 digits (accepted: 1..{vg.free_count} "
+                         "extents or 1..100 percent)")
     raise ValueError(f"bad spec {spec!r}: accepted -L SIZE, -l N, -l N%VG, -l N%FREE")
 # --8<-- [end:extents]
 
@@ -207,7 +216,17 @@ def autoextend_steps(pool: float, used: float, threshold: int, percent: int,
     >>> autoextend_steps(1000, 841, 70, 20, vg_free=10_000)
     [1200.0, 1440.0]
     """
-    if threshold >= 100:
+    for name, value in (("threshold", threshold), ("percent", percent)):
+        # lvm.conf holds whole numbers here; a percent near 0 would extend almost forever
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
+            raise ValueError(f"{name} must be a whole number 0..10000 (lvm.conf "
+                             f"thin_pool_autoextend_{name}), got {value!r}")
+    for name, value in (("pool", pool), ("used", used), ("vg_free", vg_free)):
+        if not isinstance(value, (int, float)) or not 0 <= value <= 2**63:
+            raise ValueError(f"{name} must be 0..2**63 (a bound of this model), got {value!r}")
+    if pool <= 0:
+        raise ValueError(f"pool must be > 0, got {pool!r}")
+    if threshold >= 100 or percent == 0:
         return []
     threshold = max(threshold, 50)
     sizes: List[float] = []

@@ -36,10 +36,20 @@ from typing import Sequence
 
 
 def _positive(name: str, value: float) -> None:
-    if not value > 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be > 0 (accepted: a positive number), got {value}")
     if value > 2**64:
         raise ValueError(f"{name} must be at most 2**64 (a bound of this calculator), got {value}")
+
+
+MAX_SHARDS = 256          # a bound of this model: k+m and replica counts stay far below
+MAX_KEYS = 10_000_000     # keys counted one by one: about a second
+
+
+def _whole(name: str, value: int, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number {low}..{high} (a bound of this model), "
+                         f"got {value!r}")
 
 
 # --8<-- [start:space]
@@ -59,9 +69,10 @@ def space_amplification(size: int, min_alloc: int = 4096, replicas: int = 3) -> 
 def ec_space_amplification(size: int, k: int, m: int, min_alloc: int = 4096) -> float:
     """Erasure coding k+m: the object is cut into k data chunks plus m coding chunks,
     each rounded up to min_alloc; for large objects this tends to (k+m)/k."""
+    _positive("size", size)
     _positive("k", k)
-    if m < 0:
-        raise ValueError(f"m must be >= 0 (accepted: 0 or more), got {m}")
+    if not isinstance(m, int) or m < 0:
+        raise ValueError(f"m must be >= 0 (accepted: 0 or more), got {m!r}")
     chunk = math.ceil(size / k)
     return stored_bytes(chunk, min_alloc, k + m) / size
 # --8<-- [end:space]
@@ -72,8 +83,10 @@ def request_seconds(objects: int, rtt_ms: float, concurrency: int = 1) -> float:
     """Lower bound of the time to touch N objects, one request each: N x RTT / concurrency."""
     _positive("rtt_ms", rtt_ms)
     _positive("concurrency", concurrency)
-    if objects < 0:
-        raise ValueError(f"objects must be >= 0 (accepted: 0 or more), got {objects}")
+    if not isinstance(objects, int) or objects < 0:
+        raise ValueError(f"objects must be >= 0 (accepted: 0 or more), got {objects!r}")
+    if objects > 2**64:
+        raise ValueError(f"objects must be at most 2**64 (a bound of this calculator), got {objects}")
     return objects * rtt_ms / 1000 / concurrency
 # --8<-- [end:time]
 
@@ -101,8 +114,10 @@ def loss_probability(shards: int, tolerated: int, p: float) -> float:
     3 replicas: shards=3, tolerated=2.  EC k+m: shards=k+m, tolerated=m.
     A simple binomial model: independent failures inside one repair window.
     """
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must be a probability (accepted 0..1), got {p}")
+    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"p must be a probability (accepted 0..1), got {p!r}")
+    _whole("shards", shards, 1, MAX_SHARDS)
+    _whole("tolerated", tolerated, 0, MAX_SHARDS)
     if not 0 <= tolerated < shards:
         raise ValueError(f"tolerated must be in 0..shards-1 (accepted 0..{shards - 1}), got {tolerated}")
     return sum(math.comb(shards, i) * p**i * (1 - p) ** (shards - i)
@@ -114,6 +129,9 @@ def loss_probability(shards: int, tolerated: int, p: float) -> float:
 def stale_read_probability(n: int, w: int, r: int) -> float:
     """A write reaches W of N replicas, a read asks R of them, both chosen at random:
     P(the read misses every replica holding the new value) = C(N-W, R) / C(N, R)."""
+    _whole("n", n, 1, MAX_SHARDS)
+    _whole("w", w, 1, MAX_SHARDS)
+    _whole("r", r, 1, MAX_SHARDS)
     if not (1 <= w <= n and 1 <= r <= n):
         raise ValueError(f"need 1 <= w, r <= n (accepted 1..{n}), got w={w} r={r}")
     return math.comb(n - w, r) / math.comb(n, r)
@@ -125,7 +143,8 @@ def moved_fraction_mod_n(n: int, keys: int = 100_000) -> float:
     Keys stand for hash values 0..keys-1; the exact share is N/(N+1) when keys
     is a multiple of N(N+1). Consistent hashing and straw2 move only about 1/(N+1).
     """
-    _positive("n", n)
+    _whole("n", n, 1, 2**32)
+    _whole("keys", keys, 1, MAX_KEYS)
     return sum(1 for k in range(keys) if k % n != k % (n + 1)) / keys
 # --8<-- [end:quorum]
 

@@ -10,6 +10,8 @@ Usage: ``python snippets/overcommit.py --cores 32 --ram-gib 256 --vm-vcpus 4 --v
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 
 # --8<-- [start:capacity]
@@ -37,13 +39,19 @@ def capacity(cores: int, ram_gib: int, vm_vcpus: int, vm_ram_gib: int, *,
     ValueError: vm_vcpus must be 1 to 4096, got 0
     """
     for name, value, low, high in [("cores", cores, 1, 1 << 16), ("ram_gib", ram_gib, 1, 1 << 24),
-                                   ("vm_vcpus", vm_vcpus, 1, 4096), ("vm_ram_gib", vm_ram_gib, 1, 1 << 20)]:
-        if not low <= value <= high:
-            raise ValueError(f"{name} must be {low} to {high}, got {value}")
-    cpu_ratio, ram_ratio = Fraction(cpu_ratio), Fraction(ram_ratio)
+                                   ("vm_vcpus", vm_vcpus, 1, 4096), ("vm_ram_gib", vm_ram_gib, 1, 1 << 20),
+                                   ("reserved_cores", reserved_cores, 0, 1 << 16),
+                                   ("reserved_ram_gib", reserved_ram_gib, 0, 1 << 24)]:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{name} must be {low} to {high}, got {value!r}")
+    ratios = []
     for name, ratio in [("cpu_ratio", cpu_ratio), ("ram_ratio", ram_ratio)]:
-        if not 0 < ratio <= 64:
-            raise ValueError(f"{name} must be > 0 and <= 64, got {float(ratio)}")
+        # checked before Fraction: Fraction(inf) and Fraction(nan) raise, float(huge) overflows
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float, Fraction)) \
+                or not 0 < ratio <= 64 or (isinstance(ratio, float) and math.isnan(ratio)):
+            raise ValueError(f"{name} must be > 0 and <= 64, got {ratio!r}")
+        ratios.append(Fraction(ratio))
+    cpu_ratio, ram_ratio = ratios
     if not 0 <= reserved_cores < cores or not 0 <= reserved_ram_gib < ram_gib:
         raise ValueError(f"reserved resources must be >= 0 and below the host's "
                          f"({cores} cores, {ram_gib} GiB), got {reserved_cores} cores, {reserved_ram_gib} GiB")
@@ -53,14 +61,34 @@ def capacity(cores: int, ram_gib: int, vm_vcpus: int, vm_ram_gib: int, *,
 # --8<-- [end:capacity]
 
 
+RATIO = re.compile(r"(\d{1,9}(?:\.\d{1,9})?(?:[eE][+-]?\d{1,2})?)(?:/(\d{1,9}))?")
+
+
+def ratio_arg(text: str) -> Fraction:
+    """An allocation ratio on the command line: 16, 1.5, 3/2 or 1.5e1, at most 64.
+
+    The text is bounded before Fraction reads it: Fraction("1e999999999") would build a
+    billion-digit number, and Fraction("1/0") raises ZeroDivisionError, which argparse
+    does not turn into a usage error.
+    """
+    m = RATIO.fullmatch(text.strip())
+    value = None
+    if m and (m.group(2) is None or int(m.group(2)) > 0):
+        value = Fraction(m.group(1)) / int(m.group(2) or 1)
+    if value is None or not 0 < value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio above 0 and at most 64 "
+                                         "(accepted e.g. 16, 1.5 or 3/2)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, required=True, help="physical cores (or threads) of the host")
     parser.add_argument("--ram-gib", type=int, required=True, help="host RAM in GiB")
     parser.add_argument("--vm-vcpus", type=int, required=True)
     parser.add_argument("--vm-ram-gib", type=int, required=True)
-    parser.add_argument("--cpu-ratio", type=Fraction, default=Fraction(1), help="vCPU allocation ratio")
-    parser.add_argument("--ram-ratio", type=Fraction, default=Fraction(1), help="RAM allocation ratio")
+    parser.add_argument("--cpu-ratio", type=ratio_arg, default=Fraction(1), help="vCPU allocation ratio")
+    parser.add_argument("--ram-ratio", type=ratio_arg, default=Fraction(1), help="RAM allocation ratio")
     parser.add_argument("--reserved-cores", type=int, default=0)
     parser.add_argument("--reserved-ram-gib", type=int, default=0)
     args = parser.parse_args(argv)
@@ -69,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                             cpu_ratio=args.cpu_ratio, ram_ratio=args.ram_ratio,
                             reserved_cores=args.reserved_cores, reserved_ram_gib=args.reserved_ram_gib)
     except ValueError as err:
-        print(err, file=sys.stderr)
+        print(f"overcommit.py: {err}", file=sys.stderr)
         return 2
     print(f"{n} VMs fit, limited by {limit}")
     return 0

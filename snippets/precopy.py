@@ -70,6 +70,13 @@ def precopy(memory: int, bandwidth: int, dirty_rate: int, *,
         ...
     ValueError: bandwidth must be > 0 bytes/s, got 0
     """
+    for name, value in (("memory", memory), ("bandwidth", bandwidth), ("dirty rate", dirty_rate),
+                        ("working set", working_set), ("max_rounds", max_rounds)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not isinstance(downtime_limit, (int, Fraction)) or not 0 < downtime_limit <= 3600:
+        raise ValueError(f"downtime limit must be a Fraction of seconds above 0 and at most 3600, "
+                         f"got {downtime_limit!r}")
     if memory <= 0:
         raise ValueError(f"memory must be > 0 bytes, got {memory}")
     if bandwidth <= 0:
@@ -127,6 +134,9 @@ def parse_size(text: str) -> int:
     if not m or m.group(2).upper() not in _UNITS:
         raise ValueError("size must be a number with an optional unit "
                          f"(B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), got {text!r}")
+    if len(m.group(1)) > 40:                     # far past 1 EiB, and Fraction would read it all
+        raise ValueError(f"size {text[:30]!r}... has more than 40 digits (accepted: up to 1 EiB, "
+                         "a bound of this model)")
     return int(Fraction(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                     downtime_limit=Fraction(args.downtime_ms, 1000),
                     auto_converge=args.auto_converge, max_rounds=args.max_rounds)
     except ValueError as err:
-        print(err, file=sys.stderr)
+        print(f"precopy.py: {err}", file=sys.stderr)
         return 2
     for i, sent in enumerate(m.rounds, 1):
         print(f"round {i}: {sent / 1024**2:.1f} MiB")

@@ -48,6 +48,12 @@ class Quota:
     grace_until: int = 0      # 0 = timer not running (the kernel's dqb_btime)
 
     def __post_init__(self) -> None:
+        for name in ("soft", "hard", "grace", "used"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.grace > 2**53:
+            raise ValueError(f"grace must be at most 2**53 seconds (a bound of this model), got {self.grace}")
         if min(self.soft, self.hard, self.grace, self.used) < 0:
             raise ValueError("limits, grace and usage must be >= 0")
         if max(self.soft, self.hard, self.used) > 2**53:
@@ -113,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="e.g. 0:write:3000 259200:free:1000 (T in seconds)")
     args = parser.parse_args(argv)
     try:
+        if not 0 <= args.grace_days <= 2**53 / DAY:       # also refuses inf and nan
+            raise ValueError(f"--grace-days must be 0 to {2**53 / DAY:.0f} (a bound of this model), "
+                             f"got {args.grace_days}")
         q = Quota(args.soft, args.hard, int(args.grace_days * DAY))
         events = []
         for e in args.events:

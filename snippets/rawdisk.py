@@ -29,7 +29,7 @@ import struct
 import sys
 import uuid
 
-from safety import check_image_path
+from safety import open_guarded
 
 MiB = 1024 * 1024
 SECTOR = 512
@@ -37,11 +37,14 @@ SECTOR = 512
 
 def create_image(path: str, size: int) -> None:
     """Make a sparse, all-zero image file: our stand-in for a raw disk."""
-    check_image_path(path)
-    if size <= 0 or size % SECTOR:
-        raise ValueError(f"image size must be a positive multiple of {SECTOR} bytes, got {size}")
-    with open(path, "wb") as f:
-        f.truncate(size)
+    if not isinstance(size, int) or size <= 0 or size % SECTOR or size > 2**63 - 1:
+        raise ValueError(f"image size must be a positive multiple of {SECTOR} bytes "
+                         f"(up to 8 EiB), got {size!r}")
+    fd = open_guarded(path, create=True)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
 
 
 # --8<-- [start:mbr]
@@ -56,37 +59,40 @@ def write_mbr(path: str, parts: list[tuple[int, int, int]], boot: int | None = N
     CHS end (3 bytes), LBA start (u32 LE), sector count (u32 LE).  CHS fields
     are filled with the 'LBA only' marker FE FF FF, as modern tools do.
     """
-    check_image_path(path)
     if len(parts) > 4:
         raise ValueError(f"an MBR holds at most 4 primary entries, got {len(parts)}")
-    disk_sectors = os.path.getsize(path) // SECTOR
-    spans = []
-    for i, (start, count, ptype) in enumerate(parts, 1):
-        if start < 1 or count < 1:
-            raise ValueError(f"partition {i}: start must be >= 1 and size >= 1 sector")
-        if start + count > min(disk_sectors, 2**32):
-            raise ValueError(f"partition {i} ends past the disk or past 2^32 sectors")
-        if not 0 < ptype < 256:
-            raise ValueError(f"partition {i}: type must be 1-255, got {ptype}")
-        for j, (s2, e2) in enumerate(spans, 1):
-            if start <= e2 and s2 <= start + count - 1:
-                raise ValueError(f"partitions {j} and {i} overlap (sectors {s2}-{e2} "
-                                 f"and {start}-{start + count - 1})")
-        spans.append((start, start + count - 1))
-    table = b""
-    for i, (start, count, ptype) in enumerate(parts, 1):
-        status = 0x80 if boot == i else 0x00
-        table += struct.pack("<B3sB3sII", status, b"\xfe\xff\xff", ptype,
-                             b"\xfe\xff\xff", start, count)
-    table = table.ljust(64, b"\0")
-    with open(path, "r+b") as f:
+    # the guard opens first and checks what it opened (an image file, or a loop device over one)
+    with os.fdopen(open_guarded(path, write=True), "r+b") as f:
+        disk_sectors = f.seek(0, os.SEEK_END) // SECTOR
+        spans = []
+        for i, (start, count, ptype) in enumerate(parts, 1):
+            if not all(isinstance(v, int) for v in (start, count, ptype)):
+                raise ValueError(f"partition {i}: start, size and type must be whole numbers, "
+                                 f"got {(start, count, ptype)!r}")
+            if start < 1 or count < 1:
+                raise ValueError(f"partition {i}: start must be >= 1 and size >= 1 sector")
+            if start + count > min(disk_sectors, 2**32):
+                raise ValueError(f"partition {i} ends past the disk or past 2^32 sectors")
+            if not 0 < ptype < 256:
+                raise ValueError(f"partition {i}: type must be 1-255, got {ptype}")
+            for j, (s2, e2) in enumerate(spans, 1):
+                if start <= e2 and s2 <= start + count - 1:
+                    raise ValueError(f"partitions {j} and {i} overlap (sectors {s2}-{e2} "
+                                     f"and {start}-{start + count - 1})")
+            spans.append((start, start + count - 1))
+        table = b""
+        for i, (start, count, ptype) in enumerate(parts, 1):
+            status = 0x80 if boot == i else 0x00
+            table += struct.pack("<B3sB3sII", status, b"\xfe\xff\xff", ptype,
+                                 b"\xfe\xff\xff", start, count)
         f.seek(MBR_TABLE)
-        f.write(table + b"\x55\xaa")
+        f.write(table.ljust(64, b"\0") + b"\x55\xaa")
 # --8<-- [end:mbr]
 
 
 # --8<-- [start:inspect]
 EXT4_MAGIC_OFFSET = 1024 + 0x38   # superblock at byte 1024, s_magic at 0x38 -> 1080
+EXT4_MAX_LOG_BLOCK = 6            # EXT4_MAX_BLOCK_LOG_SIZE 16 - EXT4_MIN_BLOCK_LOG_SIZE 10
 
 
 def read_mbr(sector0: bytes) -> list[dict]:
@@ -108,6 +114,10 @@ def read_ext4(fs: bytes) -> dict | None:
     sb = fs[1024:2048]
     blocks_lo, = struct.unpack_from("<I", sb, 0x04)
     log_block, = struct.unpack_from("<I", sb, 0x18)
+    if log_block > EXT4_MAX_LOG_BLOCK:          # the kernel: "Invalid log block size" (ext4_fill_super)
+        raise ValueError(f"ext4 superblock field s_log_block_size is {log_block}: block size "
+                         f"1024 << {log_block} is invalid (accepted: 0..{EXT4_MAX_LOG_BLOCK}, "
+                         "1 KiB to 64 KiB blocks)")
     label = sb[0x78:0x88].rstrip(b"\0").decode("utf-8", "replace")
     return {"magic": "0xef53", "block_size": 1024 << log_block, "blocks": blocks_lo,
             "uuid": str(uuid.UUID(bytes=sb[0x68:0x78])), "label": label}
@@ -115,8 +125,7 @@ def read_ext4(fs: bytes) -> dict | None:
 
 def inspect(path: str) -> dict:
     """What the partition-table and mkfs steps left on the image."""
-    check_image_path(path)
-    with open(path, "rb") as f:
+    with os.fdopen(open_guarded(path), "rb") as f:
         sector0 = f.read(SECTOR)
         result: dict = {"mbr_signature": None, "partitions": [], "filesystems": {}}
         if sector0[MBR_SIGNATURE:MBR_SIGNATURE + 2] != b"\x55\xaa":
@@ -143,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(json.dumps(inspect(args.image), indent=2, ensure_ascii=False))
     except (ValueError, OSError) as e:
-        print(f"rawdisk: {e}", file=sys.stderr)
+        print(f"rawdisk.py: {e}", file=sys.stderr)
         return 2
     return 0
 

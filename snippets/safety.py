@@ -44,7 +44,7 @@ ValueError: refusing '/dev/loop0\\n': examples work on image files or loop devic
 >>> read_limited("/dev/zero", 1 << 20, "fstab")
 Traceback (most recent call last):
 ...
-ValueError: refusing /dev/zero: a character device is not a fstab file (accepted: a regular file or a pipe)
+ValueError: refusing /dev/zero: it is a character device; the fstab input must be a regular file or a pipe
 """
 from __future__ import annotations
 
@@ -211,8 +211,8 @@ def read_limited(path: str, limit: int, what: str) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
-            raise _refuse(path, f"{_kind(st.st_mode)} is not a {what} file "
-                                "(accepted: a regular file or a pipe)")
+            raise _refuse(path, f"it is {_kind(st.st_mode)}; the {what} input must be a "
+                                "regular file or a pipe")
         if stat.S_ISREG(st.st_mode) and st.st_size > limit:
             raise _too_large(path, limit, what, st.st_size)
         parts, got = [], 0
@@ -230,5 +230,5 @@ def read_limited(path: str, limit: int, what: str) -> bytes:
 
 def _too_large(path: str, limit: int, what: str, size: int | None = None) -> ValueError:
     has = f"{size} bytes" if size is not None else f"more than {limit} bytes"
-    return ValueError(f"{_shown(path)} holds {has}; a {what} file this tool reads is at most "
-                      f"{limit} bytes ({limit >> 20} MiB, a bound of this tool)")
+    return ValueError(f"{_shown(path)} holds {has}; the {what} input this tool reads is at most "
+                      f"{limit} bytes ({limit / 2**20:g} MiB, a bound of this tool)")

@@ -55,7 +55,7 @@ BORDERS = (2, 8, 64)
 
 def swap_size(ram_gib: float, hibernate: bool = False) -> Advice:
     """The RHEL 8/9 recommendation for ram_gib of RAM."""
-    if not 0 < ram_gib <= MAX_RAM_GIB:
+    if isinstance(ram_gib, bool) or not isinstance(ram_gib, (int, float)) or not 0 < ram_gib <= MAX_RAM_GIB:
         raise ValueError(f"RAM must be > 0 GiB and <= {MAX_RAM_GIB} GiB, got {ram_gib}")
     ram = float(ram_gib)
     minimum_only = False

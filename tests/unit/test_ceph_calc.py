@@ -156,7 +156,7 @@ def test_script_exit_status_2_without_traceback():
     proc = subprocess.run([sys.executable, str(ROOT / "snippets" / "ceph_calc.py"), "quorum", "0"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "ceph_calc: n must be between 1 and 99 (got 0)"
+    assert proc.stderr.strip() == "ceph_calc.py: n must be between 1 and 99 (got 0)"
     assert "Traceback" not in proc.stderr
     ok = subprocess.run([sys.executable, str(ROOT / "snippets" / "ceph_calc.py"), "pg",
                          "--osds", "100", "--size", "3"], capture_output=True, text=True)

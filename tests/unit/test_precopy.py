@@ -88,4 +88,4 @@ def test_script_prints_rounds_and_rejects_bad_sizes():
     bad = subprocess.run([sys.executable, str(SNIPPET), "--memory", "8 parsecs", "--bandwidth", "1GiB",
                           "--dirty", "1MiB"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.startswith("size must be a number with an optional unit")
+    assert bad.stderr.startswith("precopy.py: size must be a number with an optional unit")

@@ -103,10 +103,11 @@ def test_read_limited_names_the_cap(tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.write_bytes(b"x" * 3000)
     assert safety.read_limited(str(big), 3000, "fstab") == b"x" * 3000
-    with pytest.raises(ValueError, match=r"holds 3000 bytes; a fstab file this tool reads is at most "
-                                         r"2048 bytes"):
+    with pytest.raises(ValueError, match=r"holds 3000 bytes; the fstab input this tool reads is at "
+                                         r"most 2048 bytes \(0.00195312 MiB"):
         safety.read_limited(str(big), 2048, "fstab")
-    with pytest.raises(ValueError, match="a character device is not a fstab file"):
+    with pytest.raises(ValueError, match="it is a character device; the fstab input must be a regular "
+                                         "file or a pipe"):
         safety.read_limited("/dev/zero", 1 << 20, "fstab")
     with pytest.raises(IsADirectoryError):
         safety.read_limited(str(tmp_path), 1 << 20, "fstab")
