@@ -39,6 +39,7 @@ from typing import Callable
 import random
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 # --8<-- [end:imports]
@@ -215,35 +216,54 @@ def record_mark(message: bytes, fragment_size: int = 0x7FFFFFFF) -> bytes:
 
 
 MAX_RECORD = 64 * 2**20                # refuse records larger than 64 MiB (a broken or hostile server)
+MAX_EMPTY_FRAGMENTS = 16               # empty fragments that are not the last: legal, but never needed
 
 
-def _recv_exact(sock: socket.socket, n: int, what: str) -> bytes:
-    buf = b""
+def _wait(sock: socket.socket, deadline: float | None) -> None:
+    """Before each recv: the time left of the whole call (a reply trickled in byte by byte
+    must not restart the clock at every byte)."""
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the reply did not arrive in time")
+        sock.settimeout(left)
+
+
+def _recv_exact(sock: socket.socket, n: int, what: str, deadline: float | None = None) -> bytes:
+    buf = bytearray()
     while len(buf) < n:
+        _wait(sock, deadline)
         chunk = sock.recv(min(n - len(buf), 2**20))
         if not chunk:
             raise ValueError(f"connection closed in the middle of {what} (got {len(buf)} of {n} bytes)")
         buf += chunk
-    return buf
+    return bytes(buf)
 
 
-def read_record(sock: socket.socket, limit: int = MAX_RECORD) -> bytes:
-    """Read fragments until the one with the last-fragment bit set."""
-    parts, total = [], 0
+def read_record(sock: socket.socket, limit: int = MAX_RECORD, deadline: float | None = None) -> bytes:
+    """Read fragments until the one with the last-fragment bit set (by ``deadline``, a
+    time.monotonic() value, when one is given)."""
+    parts, total, empty = [], 0, 0
+    _wait(sock, deadline)
     first = sock.recv(4)
     if not first:
         raise ValueError("connection closed before the reply")
-    header_bytes = first + (_recv_exact(sock, 4 - len(first), "a record header") if len(first) < 4 else b"")
+    header_bytes = first + (_recv_exact(sock, 4 - len(first), "a record header", deadline)
+                            if len(first) < 4 else b"")
     while True:
         (header,) = struct.unpack(">I", header_bytes)
         size = header & 0x7FFFFFFF
         total += size
         if total > limit:
             raise ValueError(f"RPC record larger than {limit} bytes (fragment of {size} bytes)")
-        parts.append(_recv_exact(sock, size, "an RPC record"))
+        empty += not size and not header & LAST_FRAGMENT
+        if empty > MAX_EMPTY_FRAGMENTS:
+            raise ValueError(f"more than {MAX_EMPTY_FRAGMENTS} empty fragments in one RPC record "
+                             "(a broken or hostile server)")
+        parts.append(_recv_exact(sock, size, "an RPC record", deadline))
         if header & LAST_FRAGMENT:
             return b"".join(parts)
-        header_bytes = _recv_exact(sock, 4, "a record header")
+        header_bytes = _recv_exact(sock, 4, "a record header", deadline)
 
 
 def rpc_call(host: str, port: int, prog: int, vers: int, proc: int, args: bytes = b"",
@@ -251,7 +271,9 @@ def rpc_call(host: str, port: int, prog: int, vers: int, proc: int, args: bytes 
              timeout: float = 5.0) -> Unpacker:
     """One RPC call over TCP (record marking) or UDP (one datagram, a few retries).
 
-    Network failures raise OSError subclasses with a one-line message naming host:port/proto."""
+    ``timeout`` bounds the whole call, however the reply arrives (slowly, in empty
+    fragments, or behind a flood of other replies).  Network failures raise OSError
+    subclasses with a one-line message naming host:port/proto."""
     if proto not in ("tcp", "udp"):
         raise ValueError(f"unknown transport {proto!r} (accepted: tcp, udp)")
     if not 0 < port < 65536:
@@ -261,23 +283,24 @@ def rpc_call(host: str, port: int, prog: int, vers: int, proc: int, args: bytes 
     xid = random.getrandbits(32)
     message = call_message(xid, prog, vers, proc, args, cred)
     where = f"{host}:{port}/{proto}"
+    deadline = time.monotonic() + timeout
     try:
         if proto == "tcp":
             with socket.create_connection((host, port), timeout=timeout) as s:
                 s.sendall(record_mark(message))
-                return parse_reply(xid, read_record(s), (prog, vers, proc))
+                return parse_reply(xid, read_record(s, deadline=deadline), (prog, vers, proc))
         family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
         with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.settimeout(timeout / 4)
             s.connect((host, port))         # connected: an ICMP port unreachable becomes an error
-            for _ in range(4):
+            for attempt in range(4):        # a retry every quarter of the time, same xid
                 s.send(message)
                 try:
-                    while True:
+                    while True:             # replies to other calls are skipped, not waited for anew
+                        _wait(s, min(deadline, deadline - timeout * (3 - attempt) / 4))
                         reply = s.recv(65536)
                         if reply[:4] == struct.pack(">I", xid):
                             return parse_reply(xid, reply, (prog, vers, proc))
-                except socket.timeout:
+                except TimeoutError:
                     continue
         raise TimeoutError(f"{where}: no reply within {timeout:g} s")
     except ConnectionRefusedError:
@@ -310,10 +333,15 @@ def pack_mapping(m: Mapping) -> bytes:
     return p.data()
 
 
+MAX_LIST = 65536            # list items this client takes from one reply (a bound of this client)
+
+
 def unpack_pmaplist(u: Unpacker) -> list[Mapping]:
     """pmaplist is an XDR linked list: a bool 'another follows', then a mapping."""
     maps = []
     while u.bool():
+        if len(maps) == MAX_LIST:
+            raise ValueError(f"the portmapper lists more than {MAX_LIST} mappings (a bound of this client)")
         maps.append(Mapping(u.uint(), u.uint(), u.uint(), u.uint()))
     return maps
 
@@ -378,19 +406,34 @@ def mount_port(host: str, vers: int = 3) -> int:
 def mount_export(host: str) -> list[tuple[str, list[str]]]:
     """MOUNTPROC_EXPORT: a list of (directory, groups); showmount -e uses MOUNT v1."""
     u = rpc_call(host, mount_port(host, 1), MOUNT_PROG, 1, MOUNTPROC_EXPORT)
-    exports = []
+    exports, items = [], 0
     while u.bool():
         directory, groups = u.string(), []
         while u.bool():
             groups.append(u.string())
+            items += 1
+            if items > MAX_LIST:
+                raise ValueError(f"the export list holds more than {MAX_LIST} entries (a bound of this client)")
         exports.append((directory, groups))
     return exports
 
 
+def printable(text: str) -> str:
+    """A name the server sent, safe to print: control characters (an escape sequence could
+    drive the terminal) and other non-printing characters become \\xNN or \\uNNNN.
+
+    >>> print(printable("/srv/a\\x1b[2Jb\\tc"))
+    /srv/a\\x1b[2Jb\\x09c
+    """
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def format_showmount(host: str, exports: Sequence[tuple[str, list[str]]]) -> str:
     """`showmount -e`: directory padded to the longest one, groups joined by commas."""
+    exports = [(printable(d), [printable(g) for g in groups]) for d, groups in exports]
     width = max((len(d) for d, _ in exports), default=0)
-    lines = [f"Export list for {host}:"]
+    lines = [f"Export list for {printable(host)}:"]
     for directory, groups in exports:
         lines.append(f"{directory:<{width}} " + (",".join(groups) if groups else "(everyone)"))
     return "\n".join(lines) + "\n"
@@ -454,8 +497,11 @@ def nfs3_read(host: str, fh: bytes, offset: int, count: int, port: int = 2049,
     return u.opaque(), eof
 
 
-def nfs3_cat(host: str, export: str, path: str, chunk: int = 65536) -> bytes:
-    """MNT the export, LOOKUP each path component, READ until eof."""
+MAX_CAT = 64 * 2**20        # bytes `cat` reads before it gives up on a server that never says eof
+
+
+def nfs3_cat(host: str, export: str, path: str, chunk: int = 65536, limit: int = MAX_CAT) -> bytes:
+    """MNT the export, LOOKUP each path component, READ until eof (at most ``limit`` bytes)."""
     fh = mount_mnt(host, export)
     port = pmap_getport(host, NFS_PROG, NFS_V3, IPPROTO_TCP) or 2049
     for name in [c for c in path.split("/") if c]:
@@ -467,6 +513,9 @@ def nfs3_cat(host: str, export: str, path: str, chunk: int = 65536) -> bytes:
         offset += len(piece)
         if eof or not piece:
             return b"".join(data)
+        if offset >= limit:
+            raise ValueError(f"READ of {path} gave {offset} bytes without eof; stopped at the "
+                             f"limit of {limit} bytes (a bound of this client)")
 # --8<-- [end:nfs3]
 
 
