@@ -26,9 +26,10 @@ turns into an immediate "network unreachable".  Any request a page makes to anot
 host is printed as a note.
 
 Usage: python bench/site_bench.py [--pages raid/ ceph/crush/] [--runs 1] [--queries 5]
-                                  [--no-lighthouse] [--no-search] [--no-pyodide] [--no-isolation]
-A full run (about 52 pages, two Lighthouse runs each form factor) takes about
-an hour on an idle 2-core machine; --no-lighthouse takes about five minutes.
+                                  [--no-lighthouse] [--no-search] [--no-pyodide] [--reports DIR]
+                                  [--no-isolation]
+A full run takes about a minute per page (62 pages: 68 min on this 2-core machine
+while other jobs kept its load between 6 and 16); --no-lighthouse a few seconds per page.
 """
 from __future__ import annotations
 
@@ -111,9 +112,8 @@ def page_paths(site: Path) -> list[str]:
 
 # ---------------------------------------------------------------- Lighthouse
 
-def lighthouse(url: str, desktop: bool, tmp: Path) -> dict:
+def lighthouse(url: str, desktop: bool, out: Path) -> dict:
     """One Lighthouse run: category scores, total-byte-weight, dom-size, metrics, foreign URLs."""
-    out = tmp / "lh.json"
     out.unlink(missing_ok=True)
     cmd = [str(LH / "node_modules" / ".bin" / "lighthouse"), url, "--quiet",
            "--chrome-path=/usr/bin/chromium", "--chrome-flags=" + " ".join(CHROME_FLAGS),
@@ -136,17 +136,24 @@ def lighthouse(url: str, desktop: bool, tmp: Path) -> dict:
     if scores["performance"] is None and not error:
         refs = [a["id"] for a in lhr["categories"]["performance"]["auditRefs"] if a.get("weight")]
         error = next((f"{k}: {audits[k]['errorMessage']}" for k in refs if audits[k].get("errorMessage")), "no score")
+    failing = {k: [a["id"] for a in lhr["categories"][k]["auditRefs"]
+                   if a.get("weight") and audits[a["id"]].get("score") is not None and audits[a["id"]]["score"] < 1]
+               for k in CATEGORIES[1:]}
     return {"scores": scores, "bytes": audits["total-byte-weight"].get("numericValue"),
             "dom": audits.get("dom-size", {}).get("numericValue"), "metrics": metrics,
-            "foreign": foreign, "error": error}
+            "foreign": foreign, "error": error, "failing": failing,
+            "bootup": [(urlsplit(i["url"]).path, i.get("total", 0)) for i in
+                       sorted((audits.get("bootup-time", {}).get("details") or {}).get("items", []),
+                              key=lambda i: -i.get("total", 0))[:3]]}
 
 
-def best_of(url: str, desktop: bool, runs: int, tmp: Path) -> dict:
+def best_of(url: str, desktop: bool, runs: int, reports: Path) -> dict:
     """Best of `runs` runs: the run with the highest performance, with each category's best score."""
     results: list[dict] = []
     good: list[dict] = []
     for _ in range(runs + 2):             # a run Lighthouse could not score is tried again, twice at most
-        r = lighthouse(url, desktop, tmp)
+        slug = urlsplit(url).path.strip("/").replace("/", "_") or "home"
+        r = lighthouse(url, desktop, reports / f"{slug}.{'desktop' if desktop else 'mobile'}.{len(results) + 1}.json")
         results.append(r)
         if "scores" in r and r["scores"]["performance"] is not None:
             good.append(r)
@@ -292,6 +299,7 @@ def main() -> int:
     ap.add_argument("--no-search", action="store_true")
     ap.add_argument("--no-pyodide", action="store_true")
     ap.add_argument("--pyodide-page", default="raid/parity/")
+    ap.add_argument("--reports", type=Path, metavar="DIR", help="keep every Lighthouse report (JSON) in DIR")
     ap.add_argument("--no-isolation", action="store_true", help="do not run in a loopback-only network namespace")
     args = ap.parse_args()
     started = time.monotonic()
@@ -317,6 +325,8 @@ def main() -> int:
         print(f"strict build: {secs:.1f} s")
         print(f"search index: {len(raw) / 1024:.0f} KiB ({len(gzip.compress(raw, 6)) / 1024:.0f} KiB gzip), "
               f"{len(json.loads(raw)['docs'])} sections")
+        reports = args.reports.resolve() if args.reports else tmp
+        reports.mkdir(parents=True, exist_ok=True)
         paths = page_paths(site)
         if args.pages:
             wanted = [p.strip("/") + "/" if p.strip("/") else "" for p in args.pages]
@@ -340,19 +350,21 @@ def main() -> int:
                 row = visit(browser, url, None if args.no_search else QUERIES[:args.queries])
                 notes = []
                 if lh_on:
-                    mob = best_of(url, False, args.runs, tmp)
-                    desk = best_of(url, True, args.runs, tmp)
+                    mob = best_of(url, False, args.runs, reports)
+                    desk = best_of(url, True, args.runs, reports)
                     row["mobile"], row["desktop"] = mob, desk
                     if "scores" in mob:
                         s = mob["scores"]
                         cells = f"{s['performance']:>8d} {s['accessibility']:>4d} {s['best-practices']:>3d} {s['seo']:>3d}"
                         kb, dom = round(mob["bytes"] / 1024), mob["dom"]
+                        notes += [f"{k} {s[k]}: {' '.join(mob['failing'][k])}" for k in CATEGORIES[1:] if s[k] < 100]
                     else:
                         cells, kb, dom = f"{'error':>20s}", None, None
                         notes.append(f"mobile: {mob['error']}")
                     if "scores" in desk:
                         dperf = desk["scores"]["performance"]
-                        low = [f"{k} {v}" for k, v in desk["scores"].items() if k != "performance" and v < 100]
+                        low = [f"{k} {v}: {' '.join(desk['failing'][k])}" for k, v in desk["scores"].items()
+                               if k != "performance" and v < 100]
                         if low:
                             notes.append("desktop " + ", ".join(low))
                     else:
@@ -417,7 +429,8 @@ def main() -> int:
             print(f"worst mobile performance: /{worst} {scored[worst]['mobile']['scores']['performance']} "
                   f"(FCP {m['first-contentful-paint'] / 1000:.1f} s, LCP {m['largest-contentful-paint'] / 1000:.1f} s, "
                   f"TBT {m['total-blocking-time']:.0f} ms, CLS {m['cumulative-layout-shift']:.3f}, "
-                  f"SI {m['speed-index'] / 1000:.1f} s), {scored[worst]['kb']} KiB, {scored[worst]['domn']} elements")
+                  f"SI {m['speed-index'] / 1000:.1f} s), {scored[worst]['kb']} KiB, {scored[worst]['domn']} elements; "
+                  "main-thread time by script: " + ", ".join(f"{u} {ms:.0f} ms" for u, ms in scored[worst]["mobile"]["bootup"]))
     print(f"bench took {(time.monotonic() - started) / 60:.1f} min; load average now "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     return 0
