@@ -67,6 +67,15 @@ $(VENV)/.anki-ok: $(VENV)/.site-ok requirements-lab.txt constraints.txt
 anki: $(VENV)/.anki-ok build
 	$(PY) scripts/build_anki.py --site $(SITE) --out dist
 
+# A longer run of the fuzz campaigns of tests/fuzz (make test runs them with a fixed seed in
+# about 30 s): a random seed (or FUZZ_SEED=N), FUZZ_SECONDS in all (default 600), failing
+# inputs with the command that replays them in dist/fuzz/, case counts in dist/fuzz/summary.txt.
+.PHONY: fuzz
+FUZZ_SECONDS ?= 600
+fuzz: deps venv
+	FUZZ_SEED=$${FUZZ_SEED:-random} FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_OUT=dist/fuzz \
+	  $(PY) -m pytest -q -p no:cacheprovider --timeout=0 tests/fuzz
+
 bench: lab-venv venv
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 

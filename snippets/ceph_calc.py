@@ -66,7 +66,7 @@ def nearest_power_of_two(n: float) -> int:
     >>> [nearest_power_of_two(x) for x in (1, 3, 5, 6, 24, 3333.3, 0.4)]
     [1, 4, 4, 8, 32, 4096, 0]
     """
-    _check_float("n", n, -math.inf, 1e18)      # also refuses nan and inf (no power of two is closest)
+    _check_float("n", n, -1e18, 1e18)          # also refuses nan and inf (no power of two is closest)
     v = int(n)
     if v <= 0:
         return 0

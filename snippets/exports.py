@@ -59,10 +59,10 @@ from typing import Iterator, Sequence
 # --8<-- [end:imports]
 
 try:
-    from safety import read_limited
+    from safety import printable, read_limited
 except ImportError:  # pragma: no cover - run as `python snippets/exports.py`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import read_limited
+    from safety import printable, read_limited
 
 # --8<-- [start:defaults]
 # Each setting is one bit of nfs-utils' e_flags (support/include/nfs/export.h).
@@ -762,10 +762,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a regular file or a pipe, at most MAX_BYTES: /dev/zero or a runaway pipe cannot fill memory
         text = read_limited(args.file, MAX_BYTES, "exports").decode("utf-8", "surrogateescape")
     except OSError as exc:
-        print(f"exports.py: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        print(printable(f"exports.py: cannot read {args.file}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     except ValueError as exc:
-        print(f"exports.py: {exc}", file=sys.stderr)
+        print(printable(f"exports.py: {exc}"), file=sys.stderr)
         return 2
     out = sys.stdout.buffer
     if args.etab:

@@ -48,10 +48,10 @@ import sys
 from typing import Sequence
 
 try:
-    from safety import read_limited
+    from safety import printable, read_limited
 except ImportError:  # pragma: no cover - run as `python snippets/fstab.py`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import read_limited
+    from safety import printable, read_limited
 
 # --8<-- [start:imports]
 import re
@@ -188,11 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a regular file or a pipe, at most MAX_BYTES: /dev/zero or a runaway pipe cannot fill memory
         text = read_limited(args.fstab, MAX_BYTES, "fstab").decode("utf-8")
     except UnicodeDecodeError as exc:
-        print(f"fstab.py: {args.fstab} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
-              f"at offset {exc.start})", file=sys.stderr)
+        print(printable(f"fstab.py: {args.fstab} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                        f"at offset {exc.start})"), file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
-        print(f"fstab.py: {exc}", file=sys.stderr)
+        print(printable(f"fstab.py: {exc}"), file=sys.stderr)
         return 2
     issues = lint(text, args.type)
     for issue in issues:

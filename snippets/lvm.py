@@ -79,6 +79,7 @@ class VG:
     pv_counts: List[int] = field(init=False)
 
     def __post_init__(self) -> None:
+        check_extent_size(self.extent_size)
         self.pv_counts = [pv_extents(s, self.extent_size, self.pe_start)
                           for s in self.pv_sizes]
 
@@ -180,8 +181,10 @@ def cow_hours_to_full(cow_size: int, changed_per_hour: int, chunk_size: int = 4 
     >>> round(cow_hours_to_full(20 * GiB, 2 * GiB, chunk_size=64 * KiB), 2)
     0.62
     """
-    if cow_size <= 0 or changed_per_hour <= 0 or chunk_size <= 0 or write_size <= 0:
-        raise ValueError("sizes and rate must be > 0")
+    for value in (cow_size, changed_per_hour, chunk_size, write_size):
+        if not isinstance(value, (int, float)) or not 0 < value <= 2**63:
+            raise ValueError(f"sizes and rate must be > 0 and at most 2**63 (a bound of this model), "
+                             f"got {value!r}")
     if not 0 <= overhead < 1:
         raise ValueError(f"overhead must be in [0, 1), got {overhead}")
     amplification = max(chunk_size, write_size) / write_size
@@ -196,6 +199,9 @@ def overcommit_ratio(virtual_sizes: Sequence[int], pool_size: int) -> float:
     >>> overcommit_ratio([100 * GiB] * 5, 200 * GiB)
     2.5
     """
+    for size in [*virtual_sizes, pool_size]:
+        if not isinstance(size, (int, float)) or not 0 <= size <= 2**63:
+            raise ValueError(f"sizes must be 0..2**63 (a bound of this model), got {size!r}")
     if pool_size <= 0:
         raise ValueError(f"pool size must be > 0, got {pool_size}")
     return sum(virtual_sizes) / pool_size
@@ -246,6 +252,9 @@ def hours_until_pool_full(pool_size: float, used: float, write_rate_per_hour: fl
     >>> hours_until_pool_full(1000, 800, 50)
     4.0
     """
+    for value in (pool_size, used, write_rate_per_hour):
+        if not isinstance(value, (int, float)) or not -2**63 <= value <= 2**63:
+            raise ValueError(f"sizes and rate must be at most 2**63 (a bound of this model), got {value!r}")
     if write_rate_per_hour <= 0 or not 0 <= used <= pool_size:
         raise ValueError("need 0 <= used <= pool_size and a positive write rate")
     return (pool_size - used) / write_rate_per_hour

@@ -203,7 +203,7 @@ LAST_FRAGMENT = 0x80000000
 
 def record_mark(message: bytes, fragment_size: int = 0x7FFFFFFF) -> bytes:
     """TCP record marking (RFC 5531 section 11): 4-byte header = last bit | length."""
-    if fragment_size < 1:
+    if not isinstance(fragment_size, int) or fragment_size < 1:
         raise ValueError(f"fragment size must be at least 1 (accepted 1..{0x7FFFFFFF})")
     out, pos = [], 0
     while True:

@@ -50,7 +50,7 @@ import zlib
 from typing import BinaryIO
 
 from disk_limits import chs_bytes
-from safety import open_guarded
+from safety import open_guarded, printable
 # --8<-- [end:imports]
 
 LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
@@ -849,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             table = read_table(f, args.sector_size)
     except (ValueError, OSError) as exc:
-        print(f"partition_table.py: {args.image}: {exc}", file=sys.stderr)
+        print(printable(f"partition_table.py: {args.image}: {exc}"), file=sys.stderr)
         return 2
     bad = {k: v for k, v in table.copies.items() if v != "ok"}
     if args.check:

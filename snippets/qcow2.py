@@ -62,10 +62,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 try:  # the package layout used by the book's pages and tests
-    from safety import open_guarded, open_guarded_file, opened_name
+    from safety import open_guarded, open_guarded_file, opened_name, printable
 except ImportError:  # pragma: no cover - run as `python snippets/qcow2.py`
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import open_guarded, open_guarded_file, opened_name
+    from safety import open_guarded, open_guarded_file, opened_name, printable
 
 QCOW_MAGIC = b"QFI\xfb"
 
@@ -1760,6 +1760,8 @@ def hexdump(data: bytes, offset: int = 0) -> str:
     >>> print(hexdump(b"AB\\x00!", 0x3de))
     000003de:  41 42 00 21  AB..
     """
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset {offset!r} must be a whole number >= 0")
     lines = []
     for i in range(0, len(data), 16):
         row = data[i:i + 16]
@@ -1859,6 +1861,8 @@ def l2_cache_bytes(disk_size: int, cluster_size: int = 65536, extended_l2: bool 
     ...
     ValueError: cluster size 3000 must be a power of two from 512 B to 2 MiB
     """
+    if not isinstance(cluster_size, int) or not isinstance(disk_size, int):
+        raise ValueError(f"disk size {disk_size!r} and cluster size {cluster_size!r} must be whole bytes")
     if cluster_size & (cluster_size - 1) or not 512 <= cluster_size <= 2 << 20:
         raise ValueError(f"cluster size {cluster_size} must be a power of two from 512 B to 2 MiB")
     if disk_size < 0:
@@ -1968,7 +1972,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(image_info_json(a.image))
         return 0
     except (ValueError, OSError) as exc:
-        print(f"qcow2.py: {exc}", file=sys.stderr)
+        print(printable(f"qcow2.py: {exc}"), file=sys.stderr)
         return 2
 
 

@@ -29,7 +29,7 @@ import struct
 import sys
 import uuid
 
-from safety import open_guarded
+from safety import open_guarded, printable
 
 MiB = 1024 * 1024
 SECTOR = 512
@@ -97,6 +97,8 @@ EXT4_MAX_LOG_BLOCK = 6            # EXT4_MAX_BLOCK_LOG_SIZE 16 - EXT4_MIN_BLOCK_
 
 def read_mbr(sector0: bytes) -> list[dict]:
     """Decode the four primary entries of an MBR sector (empty slots skipped)."""
+    if len(sector0) < 512:
+        raise ValueError(f"an MBR sector has 512 bytes, got {len(sector0)}")
     out = []
     for slot in range(4):
         raw = sector0[MBR_TABLE + 16 * slot: MBR_TABLE + 16 * (slot + 1)]
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(json.dumps(inspect(args.image), indent=2, ensure_ascii=False))
     except (ValueError, OSError) as e:
-        print(f"rawdisk.py: {e}", file=sys.stderr)
+        print(printable(f"rawdisk.py: {e}"), file=sys.stderr)
         return 2
     return 0
 

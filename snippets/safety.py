@@ -60,6 +60,18 @@ NOT_A_DISK = "examples work on image files or loop devices only, not on a real d
 _KERNEL_FILES = "files under /proc and /sys are kernel interfaces, not images or input files"
 
 
+def printable(text: str) -> str:
+    """Text for a one-line message: control characters (a newline, an escape sequence) from a
+    file name or an image become \\xNN, so the message stays one line and cannot drive the
+    terminal.
+
+    >>> print(printable("disk\\n.img\\x1b[2J"))
+    disk\\x0a.img\\x1b[2J
+    """
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" if ord(c) < 0x100
+                   else f"\\u{ord(c):04x}" for c in text)
+
+
 def _shown(path: str) -> str:
     """The path as a message shows it: quoted when it holds control characters or spaces."""
     return path if path.isprintable() and " " not in path else repr(path)
@@ -130,7 +142,7 @@ def check_image_path(path: str) -> str:
         return path
     if _in_kernel_tree(real):
         raise _refuse(path, _KERNEL_FILES)
-    if real.startswith("/dev/") or "\n" in path:
+    if real.startswith("/dev/"):          # /dev/loop0 plus a newline too: fullmatch above
         raise _refuse(path)
     if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
         raise _refuse(path)

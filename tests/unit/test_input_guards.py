@@ -22,8 +22,10 @@ import disk_limits
 import exports
 import lvm
 import objcost
+import oncrpc
 import overcommit
 import precopy
+import qcow2
 import quota
 import rawdisk
 import swap
@@ -101,6 +103,16 @@ def test_ratio_arg_reads_the_forms_it_accepts():
     (lambda: swap.swap_size("8"), r"RAM must be > 0 GiB"),
     (lambda: disk_limits.human(10**400), r"byte count of 1329 bits is too large"),
     (lambda: disk_limits.human(1.5), r"byte count 1\.5 is not a whole number"),
+    # found by tests/fuzz (library calls), not in the issue's list
+    (lambda: ceph_calc.nearest_power_of_two(-math.inf), r"n must be between"),
+    (lambda: lvm.VG(0.0, []), r"extent size 0\.0 B"),
+    (lambda: lvm.overcommit_ratio([10**400], 1), r"sizes must be 0\.\.2\*\*63"),
+    (lambda: lvm.hours_until_pool_full(10**400, 1, 1), r"at most 2\*\*63"),
+    (lambda: lvm.cow_hours_to_full(10**400, 1), r"sizes and rate must be > 0 and at most 2\*\*63"),
+    (lambda: qcow2.l2_cache_bytes(1e18, 65536.0), r"must be whole bytes"),
+    (lambda: qcow2.hexdump(b"x", Fraction(1, 2)), r"offset Fraction\(1, 2\) must be a whole number"),
+    (lambda: oncrpc.record_mark(b"abc", 1.5), r"fragment size must be at least 1"),
+    (lambda: rawdisk.read_mbr(b"\x00" * 16), r"an MBR sector has 512 bytes, got 16"),
 ])
 def test_library_calls_raise_value_error_quickly(call, pattern):
     start = time.monotonic()
@@ -176,3 +188,13 @@ def test_rawdisk_refuses_floats_and_devices(tmp_path):
         rawdisk.create_image(img, 4096.0)
     with pytest.raises(ValueError, match=r"refusing /dev/zero"):
         rawdisk.inspect("/dev/zero")
+
+
+def test_names_with_control_characters_stay_on_one_line(tmp_path):
+    """A file name, or a backing file name inside an image, holding a newline or an escape
+    sequence: the message shows it as \\x0a / \\x1b and stays one line (found by tests/fuzz)."""
+    one_line_error(script("exports", "/dev/loop0\n"), "exports", r"cannot read /dev/loop0\\x0a: No such file")
+    img = qcow2.make_qcow2(str(tmp_path / "n.qcow2"), 1 << 20, {}, backing="x\ny\x1b[2J",
+                           backing_format="raw")
+    one_line_error(script("qcow2", "read", img, "0", "1"), "qcow2",
+                   r"Could not open .*x\\x0ay\\x1b\[2J': No such file or directory")
