@@ -138,7 +138,7 @@ def _div_g(x: int, low: int) -> int:
 
 
 # --8<-- [start:pq]
-SLICE = 32 * 1024    # bytes of each block per pass: the temporaries stay in the CPU cache
+SLICE = 16 * 1024    # bytes of each block per pass: the temporaries stay in the CPU cache
 
 
 def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
@@ -156,7 +156,8 @@ def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
     ValueError: need at least 1 data block in blocks (got 0)
     """
     n = _check_stripe(blocks)
-    p_parts, r_parts = [], []
+    g_k1 = EXP[(len(blocks) - 1) % 255]  # g^(k-1)
+    p_parts, q_parts = [], []
     for start in range(0, n, SLICE):
         data = [int.from_bytes(b[start:start + SLICE], "little") for b in blocks]
         size = min(SLICE, n - start)
@@ -166,9 +167,8 @@ def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
             r = _div_g(r, low) ^ d
             p ^= d
         p_parts.append(p.to_bytes(size, "little"))
-        r_parts.append(r.to_bytes(size, "little"))
-    g_k1 = EXP[(len(blocks) - 1) % 255]  # g^(k-1)
-    return b"".join(p_parts), gf_mul_block(g_k1, b"".join(r_parts))
+        q_parts.append(gf_mul_block(g_k1, r.to_bytes(size, "little")))
+    return b"".join(p_parts), b"".join(q_parts)
 # --8<-- [end:pq]
 
 
