@@ -1,4 +1,4 @@
-"""Lab for docs/disks/lvm.md: PV and VG on loop devices, in an LVM sandbox.
+"""Lab for docs/disks/lvm-on-disk.md: PV and VG on loop devices, in an LVM sandbox.
 
 Everything runs with LVM_SYSTEM_DIR in tmp_path and `--devices` naming only
 our loop devices (tests/labs/disks_fixtures.py), so the host's LVM is not
