@@ -45,6 +45,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import genanki
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hooks"))
+from questions import _matching_div_end as _matching_end  # noqa: E402  (one matcher for site and deck)
 
 # Chosen once at random; never change them, or a re-import makes a second deck / note type.
 DECK_ID = 1_736_205_611
@@ -264,13 +266,8 @@ def text_of(fragment: str) -> str:
 # -- finding a question and its answer in a built page -----------------------------
 
 def _element_end(text: str, start: int, pattern: re.Pattern) -> int:
-    """End of the element opening at `start` (nested elements of the same tag counted)."""
-    depth = 0
-    for m in pattern.finditer(text, start):
-        depth += -1 if m.group(1) else 1
-        if depth == 0:
-            return m.end()
-    return len(text)
+    """End of the element opening at `start`: the question index hook's own matcher."""
+    return _matching_end(text, start, pattern)
 
 
 def _without_followups(fragment: str) -> str:
