@@ -6,6 +6,7 @@ question anchor as the pages stood before the split.
 """
 from __future__ import annotations
 
+import functools
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
@@ -32,6 +33,7 @@ class _Ids(HTMLParser):
             self.ids[a["id"]] = {"tag": tag, **a}
 
 
+@functools.lru_cache(maxsize=None)     # each page is parsed once, not once per anchor
 def _ids(site_dir: Path, page_url: str) -> dict[str, dict]:
     path = site_dir / page_url / "index.html"
     if not path.exists():
