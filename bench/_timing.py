@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def calls_per_second(fn: Callable[[], object], min_time: float = 0.5) -> float:

@@ -20,7 +20,7 @@ import re
 
 _PRE = re.compile(r"<pre\b[^>]*>.*?</pre>", re.S)
 UNWRAPPED = ("n", "w", "p", "o")
-_INVISIBLE = re.compile(r'<span class="(?:%s)">([^<]*)</span>' % "|".join(UNWRAPPED))
+_INVISIBLE = re.compile(r'<span class="(?:' + "|".join(UNWRAPPED) + r')">([^<]*)</span>')
 # Neighbours of one class merge also across plain whitespace between them (the newline
 # between two lines of console output, ``go``): whitespace shows no colour.  Not for the
 # classes Material draws a box or background for.

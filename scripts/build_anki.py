@@ -289,14 +289,14 @@ class Found:
 
 
 def find_question(article: str, anchor: str) -> Found | None:
-    m = re.search(r'<details class="question"[^>]*\bid="%s"[^>]*>' % re.escape(html.escape(anchor)), article)
+    m = re.search(r'<details class="question"[^>]*\bid="' + re.escape(html.escape(anchor)) + r'"[^>]*>', article)
     if m:
         end = _element_end(article, m.start(), DETAILS_TAG)
         body = article[m.end():end - len("</details>")]
         s = re.match(r"\s*<summary>(.*?)</summary>", body, re.S)
         title, body = (s.group(1), body[s.end():]) if s else ("", body)
         return Found(title, body, False)
-    m = re.search(r'<h2\b[^>]*\bid="%s"[^>]*>(.*?)</h2>' % re.escape(html.escape(anchor)), article, re.S)
+    m = re.search(r'<h2\b[^>]*\bid="' + re.escape(html.escape(anchor)) + r'"[^>]*>(.*?)</h2>', article, re.S)
     if not m:
         return None
     nxt = H2_START.search(article, m.end())

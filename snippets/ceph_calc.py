@@ -31,7 +31,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 TiB = 1 << 40
 GiB = 1 << 30
@@ -119,7 +120,7 @@ class Pool(NamedTuple):
     bias: float = 1.0             # pg_autoscale_bias (RGW index/meta pools use 4)
     bulk: bool = False            # the pool's "bulk" flag (16.2.8 and later)
     pg_num_min: int = AUTOSCALE_PG_NUM_MIN
-    pg_num_max: Optional[int] = None
+    pg_num_max: int | None = None
 
 
 class Advice(NamedTuple):
@@ -298,7 +299,7 @@ def _parse_size(text: str) -> float:
         raise ValueError(f"size must look like 100T, 3.5P or 512G (got {text!r})") from None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     pg = sub.add_parser("pg", help="pg_num for a pool: OSDs x 100 / size, power of two")

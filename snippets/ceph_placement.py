@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crush  # noqa: E402  (sibling snippet)
@@ -107,7 +107,7 @@ def crush_input(ps: int, pool: int, pgp_num: int, hashpspool: bool = True) -> in
 
 
 def pg_to_osds(cmap: crush.CrushMap, rule: int, ps: int, pool: int, pgp_num: int,
-               size: int, hashpspool: bool = True) -> List[int]:
+               size: int, hashpspool: bool = True) -> list[int]:
     """Raw OSD set of a PG with every OSD up and in (weight 0x10000)."""
     weight = [0x10000] * cmap.max_devices
     # firstn rules (replicated pools) never leave holes; indep rules (EC pools)
@@ -117,7 +117,7 @@ def pg_to_osds(cmap: crush.CrushMap, rule: int, ps: int, pool: int, pgp_num: int
 
 
 def map_object(cmap: crush.CrushMap, name: str, pool: int, pg_num: int, size: int,
-               rule: int, pgp_num: Optional[int] = None, hashpspool: bool = True) -> str:
+               rule: int, pgp_num: int | None = None, hashpspool: bool = True) -> str:
     """One line as osdmaptool --test-map-object prints it."""
     pgp = pg_num if pgp_num is None else pgp_num
     if not 1 <= pgp <= pg_num:
@@ -130,7 +130,7 @@ def map_object(cmap: crush.CrushMap, name: str, pool: int, pg_num: int, size: in
     return f" object '{name}' -> {pool}.{ps:x} -> [{','.join(str(o) for o in osds)}]"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="object -> PG -> OSDs, like osdmaptool --test-map-object")
     p.add_argument("--crush", required=True, help="crush map in text form (crushtool -d)")
     p.add_argument("--pool", type=int, required=True, help="pool id")

@@ -58,7 +58,6 @@ from array import array
 from operator import floordiv
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
-from typing import Dict, List, Optional, Tuple
 
 # An example small enough to read: 3 hosts x 2 OSDs, one hdd and one ssd each.
 EXAMPLE_MAP = """
@@ -147,7 +146,7 @@ S64_MIN = -(1 << 63)
 CRUSH_HASH_SEED = 1315423911
 
 
-def _mix(a: int, b: int, c: int) -> Tuple[int, int, int]:
+def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
     a = (a - b - c) & MASK32; a ^= c >> 13
     b = (b - c - a) & MASK32; b ^= (a << 8) & MASK32
     c = (c - a - b) & MASK32; c ^= b >> 13
@@ -228,22 +227,22 @@ def hash32_5(a: int, b: int, c: int, d: int, e: int) -> int:
 # as it can (CrushMap._straw2_pass).
 LANE = 48
 _LITTLE_ENDIAN = sys.byteorder == "little"     # memoryview.cast() reads native order
-_LANE_CONSTANTS: Dict[int, Tuple[int, int, int, int, int, int]] = {}
+_LANE_CONSTANTS: dict[int, tuple[int, int, int, int, int, int]] = {}
 
 
-def pack_lanes(values: List[int]) -> int:
+def pack_lanes(values: list[int]) -> int:
     """values[i] & 0xffffffff in lane i (bits LANE*i and up)."""
     return sum((v & MASK32) << (LANE * i) for i, v in enumerate(values))
 
 
-def _lane_constants(n: int) -> Tuple[int, int, int, int, int, int]:
+def _lane_constants(n: int) -> tuple[int, int, int, int, int, int]:
     ones = pack_lanes([1] * n)
     _LANE_CONSTANTS[n] = (ones, MASK32 * ones, (1 << 33) * ones,    # 1, mask, bias per lane
                           CRUSH_HASH_SEED * ones, 231232 * ones, 1232 * ones)
     return _LANE_CONSTANTS[n]
 
 
-def hash32_3_lanes(x: int, ids: int, rs: int, n: int) -> List[int]:
+def hash32_3_lanes(x: int, ids: int, rs: int, n: int) -> list[int]:
     """[hash32_3(x, id_i, r_i) & 0xffff for i in range(n)], with id_i and r_i
     packed in ids and rs by pack_lanes(); the five mixes are written out.
 
@@ -346,7 +345,7 @@ def _floor_log2_scaled(num: int, den: int, scale_bits: int) -> int:
     return int(v.to_integral_value(rounding="ROUND_FLOOR"))
 
 
-def build_ln_tables() -> Tuple[List[int], List[int], List[int]]:
+def build_ln_tables() -> tuple[list[int], list[int], list[int]]:
     """Return (RH, LH, LL) as Ceph's crush_ln() uses them."""
     rh = [-((-(1 << 55)) // (128 + k)) for k in range(129)]          # ceil(2^55/(128+k))
     lh = [_floor_log2_scaled(128 + k, 128, 48) for k in range(129)]
@@ -356,7 +355,7 @@ def build_ln_tables() -> Tuple[List[int], List[int], List[int]]:
     return rh, lh, ll
 
 
-def crush_ln(xin: int, tables: Tuple[List[int], List[int], List[int]]) -> int:
+def crush_ln(xin: int, tables: tuple[list[int], list[int], list[int]]) -> int:
     """2^44 * log2(xin + 1) in fixed point, step by step as mapper.c does it."""
     rh_t, lh_t, ll_t = tables
     x = xin + 1
@@ -372,10 +371,10 @@ def crush_ln(xin: int, tables: Tuple[List[int], List[int], List[int]]) -> int:
     return result + (lh >> 4)
 
 
-_LN_MINUS_ONE: List[int] = []
+_LN_MINUS_ONE: list[int] = []
 
 
-def ln_table() -> List[int]:
+def ln_table() -> list[int]:
     """crush_ln(u) - 2^48 for all 65536 values of u: always <= 0."""
     if not _LN_MINUS_ONE:
         t = build_ln_tables()
@@ -389,7 +388,7 @@ def ln_table() -> List[int]:
 _NEG_LN = array("q")
 
 
-def neg_ln_table() -> "array[int]":
+def neg_ln_table() -> array[int]:
     if not _NEG_LN:
         _NEG_LN.extend(-v for v in ln_table())
     return _NEG_LN
@@ -406,20 +405,20 @@ class Bucket:
     type: int
     alg: int
     hash: int
-    items: List[int]
-    weights: List[int]                # 16.16 fixed point, as compiled
+    items: list[int]
+    weights: list[int]                # 16.16 fixed point, as compiled
     straw_calc_version: int = 1       # the map's tunable when the bucket was compiled
     # derived tables (filled by prepare())
     weight: int = 0
-    straws: List[int] = field(default_factory=list)
-    sum_weights: List[int] = field(default_factory=list)
-    node_weights: List[int] = field(default_factory=list)
+    straws: list[int] = field(default_factory=list)
+    sum_weights: list[int] = field(default_factory=list)
+    node_weights: list[int] = field(default_factory=list)
     num_nodes: int = 0
     # for hash32_3_lanes: the item ids, and 1, packed in lanes (straw and straw2)
     lane_ids: int = field(default=0, repr=False)
     lane_ones: int = field(default=0, repr=False)
-    lane_weights: List[int] = field(default_factory=list, repr=False)   # 0 -> 1, see _straw2_pass
-    zero_weights: List[int] = field(default_factory=list, repr=False)   # positions of weight 0
+    lane_weights: list[int] = field(default_factory=list, repr=False)   # 0 -> 1, see _straw2_pass
+    zero_weights: list[int] = field(default_factory=list, repr=False)   # positions of weight 0
 
     def prepare(self) -> None:
         """Build the per-algorithm tables as builder.c does."""
@@ -452,7 +451,7 @@ class Bucket:
 
 
 # --8<-- [start:straw_v1]
-def straw_lengths(weights: List[int], calc_version: int) -> List[int]:
+def straw_lengths(weights: list[int], calc_version: int) -> list[int]:
     """Straw lengths (16.16 fixed point) of a straw (v1) bucket.
 
     The text map carries only weights: crushtool computes the lengths when it
@@ -566,11 +565,11 @@ class _Tokens:
         while self.i < len(self.toks) and self.toks[self.i] == "\n":
             self.i += 1
 
-    def peek(self) -> Optional[str]:
+    def peek(self) -> str | None:
         self._skip_newlines()
         return self.toks[self.i] if self.i < len(self.toks) else None
 
-    def peek2(self) -> Optional[str]:
+    def peek2(self) -> str | None:
         """The token after the next one (newlines skipped)."""
         self._skip_newlines()
         j = self.i + 1
@@ -585,7 +584,7 @@ class _Tokens:
         self.i += 1
         return self.toks[self.i - 1]
 
-    def raw(self) -> Optional[str]:
+    def raw(self) -> str | None:
         """Next token including newline markers."""
         if self.i >= len(self.toks):
             return None
@@ -610,7 +609,7 @@ class Rule:
     id: int
     name: str
     type: str
-    steps: List[Tuple[str, int, int]]      # (op, arg1, arg2)
+    steps: list[tuple[str, int, int]]      # (op, arg1, arg2)
     min_size: int = 1                      # crushtool --test without --num-rep
     max_size: int = 10                     # tries min_size..max_size replicas
 
@@ -633,21 +632,21 @@ class CrushMap:
         # CrushCompiler::compile() starts from set_tunables_legacy() "so that
         # the compiled result of a given crush file is fixed for all time", and
         # crushtool -d prints only the tunables that differ from it.
-        self.tunables: Dict[str, int] = dict(LEGACY_TUNABLES)
-        self.devices: Dict[int, str] = {}
-        self.device_class: Dict[int, str] = {}
-        self.types: Dict[str, int] = {}
-        self.names: Dict[str, int] = {}
-        self.buckets: Dict[int, Bucket] = {}
-        self.rules: Dict[int, Rule] = {}
-        self.class_bucket: Dict[int, Dict[str, int]] = {}
-        self.classes: List[str] = []          # in order of creation (class ids)
-        self.choose_args: Dict[int, Dict[int, Tuple[List[List[int]], Optional[List[int]]]]] = {}
+        self.tunables: dict[str, int] = dict(LEGACY_TUNABLES)
+        self.devices: dict[int, str] = {}
+        self.device_class: dict[int, str] = {}
+        self.types: dict[str, int] = {}
+        self.names: dict[str, int] = {}
+        self.buckets: dict[int, Bucket] = {}
+        self.rules: dict[int, Rule] = {}
+        self.class_bucket: dict[int, dict[str, int]] = {}
+        self.classes: list[str] = []          # in order of creation (class ids)
+        self.choose_args: dict[int, dict[int, tuple[list[list[int]], list[int] | None]]] = {}
         self.max_devices = 0
 
     # ------------------------------------------------------------ parsing
     @classmethod
-    def parse(cls, text: str) -> "CrushMap":
+    def parse(cls, text: str) -> CrushMap:
         """Parse crushtool's text format; raise ValueError on bad input."""
         try:
             return cls._parse(text)
@@ -656,10 +655,10 @@ class CrushMap:
                              "value (compare with the output of crushtool -d)") from None
 
     @classmethod
-    def _parse(cls, text: str) -> "CrushMap":
+    def _parse(cls, text: str) -> CrushMap:
         m = cls()
         tk = _Tokens(text)
-        rules_pending: List[Tuple[str, List[List[str]]]] = []
+        rules_pending: list[tuple[str, list[list[str]]]] = []
         while tk.peek() is not None:
             word = tk.next()
             if word == "tunable":
@@ -717,9 +716,9 @@ class CrushMap:
         self.device_class[dev] = cls_name
 
     @staticmethod
-    def _block_lines(tk: _Tokens) -> List[List[str]]:
+    def _block_lines(tk: _Tokens) -> list[list[str]]:
         """Read '{ ... }' (already past '{') as lines of tokens, split at keywords."""
-        out: List[List[str]] = []
+        out: list[list[str]] = []
         line_start = True
         while True:
             t = tk.raw()
@@ -746,8 +745,8 @@ class CrushMap:
             raise ValueError(f"bucket or device {name!r} is already defined")
         tk.expect("{")
         bid, alg, hsh = 0, -1, 0
-        entries: List[Tuple[str, Optional[int], Optional[int]]] = []
-        classes: Dict[str, int] = {}
+        entries: list[tuple[str, int | None, int | None]] = []
+        classes: dict[str, int] = {}
         for line in self._block_lines(tk):
             key = line[0]
             if key == "id":
@@ -779,8 +778,8 @@ class CrushMap:
                                      "(define devices and child buckets first; "
                                      "a cycle of buckets cannot be compiled)")
                 item = self.names[iname]
-                w: Optional[int] = None
-                pos: Optional[int] = None
+                w: int | None = None
+                pos: int | None = None
                 rest = line[2:]
                 for j in range(0, len(rest) - 1, 2):
                     if rest[j] == "weight":
@@ -845,7 +844,7 @@ class CrushMap:
         if classes:
             self.class_bucket[bid] = classes
 
-    def _parse_rule(self, name: str, lines: List[List[str]]) -> None:
+    def _parse_rule(self, name: str, lines: list[list[str]]) -> None:
         rid, rtype, steps = None, "replicated", []
         sizes = {"min_size": 1, "max_size": 10}
         for line in lines:
@@ -866,7 +865,7 @@ class CrushMap:
             raise ValueError(f"rule {rid} already exists")
         self.rules[rid] = Rule(rid, name, rtype, steps, sizes["min_size"], sizes["max_size"])
 
-    def _parse_step(self, rname: str, w: List[str]) -> Tuple[str, int, int]:
+    def _parse_step(self, rname: str, w: list[str]) -> tuple[str, int, int]:
         op = w[0] if w else ""
         if op == "take":
             if w[1] not in self.names:
@@ -904,7 +903,7 @@ class CrushMap:
         if index >= 1 << 63:                 # printed unsigned: -1 is the default set
             index -= 1 << 64
         tk.expect("{")
-        args: Dict[int, Tuple[List[List[int]], Optional[List[int]]]] = {}
+        args: dict[int, tuple[list[list[int]], list[int] | None]] = {}
         while tk.peek() == "{":
             tk.next()
             bucket_id, wsets, ids = None, [], None
@@ -1014,12 +1013,12 @@ class CrushMap:
     # --8<-- [end:straw2]
 
     @staticmethod
-    def _straw2_pass(jobs: List[Tuple[Bucket, int]], x: int, work: Dict) -> None:
+    def _straw2_pass(jobs: list[tuple[Bucket, int]], x: int, work: dict) -> None:
         """_straw2 for several (bucket, r) at once: all their items in one hash
         pass.  The largest draw -(nl // w) is the smallest nl // w, with
         nl = -ln(u) >= 0; the first of equal draws wins.  Winners go to work."""
         ids = rs = shift = 0
-        weights: List[int] = []
+        weights: list[int] = []
         for b, r in jobs:
             ids |= b.lane_ids << shift
             rs |= (r * b.lane_ones) << shift
@@ -1037,7 +1036,7 @@ class CrushMap:
             start = end
 
     def _prefetch(self, bucket: Bucket, x: int, numrep: int, type_: int, leaf: bool,
-                  indep: bool, vary_r: int, stable: int, work: Dict) -> None:
+                  indep: bool, vary_r: int, stable: int, work: dict) -> None:
         """Fill work with the straw2 choices a choose step will most likely ask
         for, level by level, one hash pass per level of the tree.
 
@@ -1067,7 +1066,7 @@ class CrushMap:
                     nxt.append((child, sub_r, 0, rep))
             jobs = nxt
 
-    def _perm_choose(self, b: Bucket, work: Dict[int, list], x: int, r: int) -> int:
+    def _perm_choose(self, b: Bucket, work: dict[int, list], x: int, r: int) -> int:
         """uniform buckets: a pseudo-random permutation of the items, built lazily."""
         size = len(b.items)
         pr = r % size
@@ -1148,7 +1147,7 @@ class CrushMap:
         return self._tree_choose(b, x, r)
 
     @staticmethod
-    def _is_out(weight: List[int], item: int, x: int) -> bool:
+    def _is_out(weight: list[int], item: int, x: int) -> bool:
         """An OSD with reweight w < 1.0 rejects a fraction (1 - w) of inputs."""
         if item >= len(weight):
             return True
@@ -1165,10 +1164,10 @@ class CrushMap:
     # ------------------------------------------------------ firstn / indep
     # --8<-- [start:firstn]
     def _choose_firstn(self, ctx, bucket: Bucket, x: int, numrep: int, type_: int,
-                       out: List[int], outpos: int, out_size: int, tries: int,
+                       out: list[int], outpos: int, out_size: int, tries: int,
                        recurse_tries: int, local_retries: int, local_fallback: int,
                        recurse_to_leaf: bool, vary_r: int, stable: int,
-                       out2: Optional[List[int]], parent_r: int) -> int:
+                       out2: list[int] | None, parent_r: int) -> int:
         """Depth-first: fill replicas one by one; on a collision or an out OSD,
         retry with r' = r + ftotal from the top (the paper's "first n")."""
         weight, work, cargs = ctx
@@ -1247,8 +1246,8 @@ class CrushMap:
 
     # --8<-- [start:indep]
     def _choose_indep(self, ctx, bucket: Bucket, x: int, left: int, numrep: int, type_: int,
-                      out: List[int], outpos: int, tries: int, recurse_tries: int,
-                      recurse_to_leaf: bool, out2: Optional[List[int]], parent_r: int) -> None:
+                      out: list[int], outpos: int, tries: int, recurse_tries: int,
+                      recurse_to_leaf: bool, out2: list[int] | None, parent_r: int) -> None:
         """Breadth-first and positional: slot k keeps its OSD when another slot
         fails, and a slot that finds nothing stays a hole (CRUSH_ITEM_NONE)."""
         weight, work, cargs = ctx
@@ -1313,7 +1312,7 @@ class CrushMap:
 
     # --8<-- [start:do_rule]
     def do_rule(self, rule_id: int, x: int, result_max: int,
-                weight: Optional[List[int]] = None, choose_args_index: int = -1) -> List[int]:
+                weight: list[int] | None = None, choose_args_index: int = -1) -> list[int]:
         """Map input x with a rule to at most result_max items (crush_do_rule)."""
         if rule_id not in self.rules:
             raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
@@ -1330,8 +1329,8 @@ class CrushMap:
         local_fallback = t["choose_local_fallback_tries"]
         vary_r = t["chooseleaf_vary_r"]
         stable = t["chooseleaf_stable"]
-        result: List[int] = []
-        w: List[int] = []
+        result: list[int] = []
+        w: list[int] = []
         for op, arg1, arg2 in self.rules[rule_id].steps:
             if op == "take":
                 if (0 <= arg1 < self.max_devices) or arg1 in self.buckets:
@@ -1359,8 +1358,8 @@ class CrushMap:
                     continue
                 firstn = op.endswith("firstn")
                 leaf = op.startswith("chooseleaf")
-                o: List[int] = [0] * result_max
-                c: List[int] = [0] * result_max
+                o: list[int] = [0] * result_max
+                c: list[int] = [0] * result_max
                 osize = 0
                 for start in w:
                     numrep = arg1
@@ -1407,18 +1406,18 @@ class CrushMap:
         return result
     # --8<-- [end:do_rule]
 
-    def default_weights(self) -> List[int]:
+    def default_weights(self) -> list[int]:
         """crushtool --test: 1.0 for every device placed in a bucket, else 0."""
         present = {i for b in self.buckets.values() for i in b.items if i >= 0}
         return [0x10000 if d in present else 0 for d in range(self.max_devices)]
 
 
-def format_mapping(rule: int, x: int, out: List[int]) -> str:
+def format_mapping(rule: int, x: int, out: list[int]) -> str:
     """One line of ``crushtool --test --show-mappings``."""
     return f"CRUSH rule {rule} x {x} [{','.join(str(o) for o in out)}]"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="CRUSH mappings from a crushtool text map "
                                             "(twin of crushtool --test --show-mappings)")
     p.add_argument("-i", dest="map", required=True, help="map in crushtool text format (crushtool -d)")

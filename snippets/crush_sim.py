@@ -36,13 +36,14 @@ import argparse
 import os
 import sys
 from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crush  # noqa: E402  (sibling snippet)
 
 
-def numbered(osds_per_host: Sequence[int]) -> List[List[int]]:
+def numbered(osds_per_host: Sequence[int]) -> list[list[int]]:
     """OSD ids host by host: [2, 1] -> [[0, 1], [2]]."""
     ids, n = [], 0
     for k in osds_per_host:
@@ -52,7 +53,7 @@ def numbered(osds_per_host: Sequence[int]) -> List[List[int]]:
 
 
 def cluster_map(hosts: Sequence[Sequence[float]],
-                ids: Optional[Sequence[Sequence[int]]] = None) -> crush.CrushMap:
+                ids: Sequence[Sequence[int]] | None = None) -> crush.CrushMap:
     """A root of straw2 hosts; hosts[i] lists the weights of host i's OSDs.
 
     OSD ids are numbered host by host unless ids[i] lists host i's, and a
@@ -82,7 +83,7 @@ def cluster_map(hosts: Sequence[Sequence[float]],
 
 
 def placements(m: crush.CrushMap, n_pgs: int, size: int,
-               out: Sequence[int] = ()) -> List[List[int]]:
+               out: Sequence[int] = ()) -> list[list[int]]:
     """OSDs of PGs 0..n_pgs-1 (x = PG number, as crushtool --test does);
     the OSDs in ``out`` are marked out (reweight 0, like ``ceph osd out``)."""
     w = m.default_weights()
@@ -108,7 +109,7 @@ def mod_n_moved_fraction(n_osds: int, n_pgs: int) -> float:
 
 
 # --8<-- [start:uniformity]
-def distribution(m: crush.CrushMap, n_pgs: int, size: int) -> Dict[str, float]:
+def distribution(m: crush.CrushMap, n_pgs: int, size: int) -> dict[str, float]:
     """PG replicas per OSD against the weight share: max over/under-fill, chi-square."""
     weights = {}
     for b in m.buckets.values():
@@ -134,7 +135,7 @@ CHANGES = ("add", "add-host", "remove", "out")
 
 
 def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
-               n_pgs: int = 1024, size: int = 3) -> Dict[str, Any]:
+               n_pgs: int = 1024, size: int = 3) -> dict[str, Any]:
     """Place PGs 0..n_pgs-1 before and after one change and count what moves.
 
     The cluster has weight-1 OSDs numbered host by host.  change is "add" (a
@@ -164,7 +165,7 @@ def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
         raise ValueError(f"--size {size} out of range (1 to 10)")
     ids, n = numbered(hosts), sum(hosts)
     new_ids = [list(h) for h in ids]
-    out: List[int] = []
+    out: list[int] = []
     if change == "add":
         if not 0 <= target < len(hosts):
             raise ValueError(f"host {target} does not exist (hosts 0 to {len(hosts) - 1})")
@@ -199,7 +200,7 @@ def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
 # --8<-- [end:what_moves]
 
 
-def report(r: Dict[str, Any], show_pgs: bool = False) -> str:
+def report(r: dict[str, Any], show_pgs: bool = False) -> str:
     """what_moves() as text: the totals, PG replicas per OSD, which PGs move."""
     n, n_after = r["osds"], r["osds_after"]
     lines = [f"{len(r['hosts'])} hosts, {n} OSDs of weight 1; {r['what']}",
@@ -223,7 +224,7 @@ def report(r: Dict[str, Any], show_pgs: bool = False) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Which PG replicas move when one OSD is added or "
                                             "removed: CRUSH (straw2) vs hash mod N")
     p.add_argument("--hosts", type=int, default=4)

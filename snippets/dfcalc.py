@@ -36,7 +36,7 @@ import sys
 import math
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
 # --8<-- [end:imports]
 
 
@@ -47,11 +47,11 @@ class DfFigures:
     size: int            # f_blocks * f_frsize
     used: int            # (f_blocks - f_bfree) * f_frsize
     avail: int           # f_bavail * f_frsize (what a non-root user may still use)
-    use_pct: Optional[int]   # None is printed as "-"
+    use_pct: int | None   # None is printed as "-"
     itotal: int          # f_files
     iused: int           # f_files - f_ffree
     iavail: int          # f_ffree
-    iuse_pct: Optional[int]
+    iuse_pct: int | None
 
     @property
     def reserved(self) -> int:
@@ -59,7 +59,7 @@ class DfFigures:
         return self.size - self.used - self.avail
 
 
-def ceil_percent(used: int, avail: int) -> Optional[int]:
+def ceil_percent(used: int, avail: int) -> int | None:
     """Use% as df computes it: used / (used + avail), rounded UP.
 
     The denominator is used + avail, not size: reserved blocks are left out,
@@ -116,7 +116,7 @@ HEADERS = ("1B-blocks", "Used", "Avail", "Use%", "Inodes", "IUsed", "IFree", "IU
 MIN_WIDTHS = (5, 5, 5, 4, 5, 5, 5, 4)      # field_data[] in df.c: "Used" is padded to 5
 
 
-def _pct(p: Optional[int]) -> str:
+def _pct(p: int | None) -> str:
     return "-" if p is None else f"{p}%"
 
 

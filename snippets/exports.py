@@ -55,7 +55,7 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 # --8<-- [end:imports]
 
 try:
@@ -124,7 +124,7 @@ class Entry:
     squash_gids: list[tuple[int, int]] = field(default_factory=list)
     flavours: list[Flavour] = field(default_factory=list)
 
-    def copy(self) -> "Entry":
+    def copy(self) -> Entry:
         return Entry(self.flags, self.anonuid, self.anongid, self.fsid, self.uuid, self.mountpoint,
                      self.fsloc, list(self.squash_uids), list(self.squash_gids),
                      [Flavour(f.name, f.number, f.flags) for f in self.flavours])

@@ -45,7 +45,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 try:
     from safety import printable, read_limited
@@ -56,13 +56,13 @@ except ImportError:  # pragma: no cover - run as `python snippets/fstab.py`
 # --8<-- [start:imports]
 import re
 from dataclasses import dataclass
-from typing import Iterable, List, Set
+from collections.abc import Iterable
 # --8<-- [end:imports]
 
 # --8<-- [start:rules]
 # Filesystem types a Linux fstab commonly names (mount(8), fstab(5), the
 # kernel's /proc/filesystems); `auto` lets mount probe; `fuse.*` are FUSE.
-KNOWN_TYPES: Set[str] = {
+KNOWN_TYPES: set[str] = {
     "auto", "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "exfat", "ntfs", "ntfs3",
     "iso9660", "udf", "squashfs", "erofs", "swap", "tmpfs", "ramfs", "proc", "sysfs",
     "devpts", "devtmpfs", "cgroup", "cgroup2", "debugfs", "securityfs", "hugetlbfs",
@@ -117,10 +117,10 @@ def c_int(field: str) -> int:
 
 
 # --8<-- [start:lint]
-def lint(text: str, extra_types: Iterable[str] = ()) -> List[Issue]:
+def lint(text: str, extra_types: Iterable[str] = ()) -> list[Issue]:
     """Return the problems found in fstab text, in line order."""
     known = KNOWN_TYPES | set(extra_types)
-    issues: List[Issue] = []
+    issues: list[Issue] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

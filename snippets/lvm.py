@@ -33,7 +33,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import List, Sequence
+from collections.abc import Sequence
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 SECTOR = 512
@@ -73,10 +73,10 @@ def pv_extents(dev_size: int, extent_size: int = DEFAULT_EXTENT,
 @dataclass
 class VG:
     extent_size: int
-    pv_sizes: List[int]
+    pv_sizes: list[int]
     pe_start: int = DEFAULT_PE_START
     allocated: int = 0                       # extents already given to LVs
-    pv_counts: List[int] = field(init=False)
+    pv_counts: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         check_extent_size(self.extent_size)
@@ -208,7 +208,7 @@ def overcommit_ratio(virtual_sizes: Sequence[int], pool_size: int) -> float:
 
 
 def autoextend_steps(pool: float, used: float, threshold: int, percent: int,
-                     vg_free: float) -> List[float]:
+                     vg_free: float) -> list[float]:
     """Pool sizes after each automatic extension while `used` stays as given.
 
     lvm.conf activation/thin_pool_autoextend_threshold (values below 50 act
@@ -235,7 +235,7 @@ def autoextend_steps(pool: float, used: float, threshold: int, percent: int,
     if threshold >= 100 or percent == 0:
         return []
     threshold = max(threshold, 50)
-    sizes: List[float] = []
+    sizes: list[float] = []
     while used > pool * threshold / 100:
         grow = pool * percent / 100
         if grow <= 0 or grow > vg_free:

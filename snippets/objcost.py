@@ -32,7 +32,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _positive(name: str, value: float) -> None:

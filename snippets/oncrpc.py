@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 # --8<-- [start:imports]
 import random
@@ -41,7 +41,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 # --8<-- [end:imports]
 
 # --8<-- [start:numbers]

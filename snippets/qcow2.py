@@ -59,7 +59,8 @@ import struct
 import sys
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 try:  # the package layout used by the book's pages and tests
     from safety import open_guarded, open_guarded_file, opened_name, printable
@@ -226,7 +227,7 @@ LUKS_IVGENS = ("plain", "plain64", "essiv")
 LUKS_HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "ripemd160")
 
 
-def luks_info(buf: bytes) -> Dict[str, Any]:
+def luks_info(buf: bytes) -> dict[str, Any]:
     """The ``encrypt`` object ``qemu-img info`` prints for a LUKS-encrypted qcow2.
 
     Nothing here needs the passphrase: names, iteration counts and offsets are
@@ -317,14 +318,14 @@ def luks_info(buf: bytes) -> Dict[str, Any]:
             label = {"aes": "AES", "serpent": "Serpent", "twofish": "Twofish"}[cipher_name]
             raise ValueError(f"No {label} cipher with key size {digest} available")
     # QAPI's QCryptoBlockInfoLUKS, fields in the schema's order
-    info: Dict[str, Any] = {"format": "luks", "cipher-alg": f"{cipher_name}-{bytes_per_key * 8}",
+    info: dict[str, Any] = {"format": "luks", "cipher-alg": f"{cipher_name}-{bytes_per_key * 8}",
                             "cipher-mode": mode, "ivgen-alg": ivgen}
     if ivgen == "essiv":
         info["ivgen-hash-alg"] = ivhash
     info.update({"hash-alg": hash_spec, "payload-offset": payload * 512,
                  "master-key-iters": mk_iters, "uuid": uuid, "slots": []})
     for active, iters, key_sector, stripes in slots:
-        slot: Dict[str, Any] = {"active": active == LUKS_SLOT_ENABLED}
+        slot: dict[str, Any] = {"active": active == LUKS_SLOT_ENABLED}
         if slot["active"]:
             slot.update({"iters": iters, "stripes": stripes})
         slot["key-offset"] = key_sector * 512
@@ -345,8 +346,8 @@ class Snapshot:
     date_nsec: int
     vm_clock_nsec: int
     vm_state_size: int
-    disk_size: Optional[int] = None
-    icount: Optional[int] = None    # None: no icount field, or -1 (icount disabled)
+    disk_size: int | None = None
+    icount: int | None = None    # None: no icount field, or -1 (icount disabled)
 
 
 @dataclass
@@ -365,8 +366,8 @@ class Mapping:
     """Where one guest byte lives: ``kind`` is data, compressed, zero or unallocated."""
 
     kind: str
-    host_offset: Optional[int] = None   # in the image file, or in the external data file
-    file: Optional[str] = None
+    host_offset: int | None = None   # in the image file, or in the external data file
+    file: str | None = None
 
 
 @dataclass
@@ -374,7 +375,7 @@ class CheckResult:
     """What ``qemu-img check`` reports: messages (its stderr), counters and statistics."""
 
     total_clusters: int
-    messages: List[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
     corruptions: int = 0
     leaks: int = 0
     allocated_clusters: int = 0
@@ -425,7 +426,7 @@ def _read_at(fd: int, offset: int, length: int) -> bytes:
     return data + bytes(length - len(data))
 
 
-def _cached_read(cache: Dict[int, bytes], fd: int, offset: int, length: int) -> bytes:
+def _cached_read(cache: dict[int, bytes], fd: int, offset: int, length: int) -> bytes:
     """Read one table for a cache, which is emptied first when it holds CACHE_BYTES."""
     if len(cache) * length >= CACHE_BYTES:
         cache.clear()
@@ -483,7 +484,7 @@ def _open_file(path: str) -> int:
         raise ValueError(f"Could not open '{path}': {exc.strerror}") from None
 
 
-def _confine(fd: int, name: str, what: str, root: Optional[str]) -> None:
+def _confine(fd: int, name: str, what: str, root: str | None) -> None:
     """Refuse a file an image names (backing file, data file) that lies outside ``root``.
 
     An image is data, and whoever made it chose these names: a backing file
@@ -527,7 +528,7 @@ class RawImage:
 
     format = "raw"
 
-    def __init__(self, path: str, *, fd: Optional[int] = None) -> None:
+    def __init__(self, path: str, *, fd: int | None = None) -> None:
         self.path = path
         self.fd = open_guarded(path) if fd is None else fd
         # QEMU counts whole 512-byte sectors: a 1000-byte file is a 1024-byte disk
@@ -536,7 +537,7 @@ class RawImage:
     def close(self) -> None:
         os.close(self.fd)
 
-    def __enter__(self) -> "RawImage":
+    def __enter__(self) -> RawImage:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -546,7 +547,7 @@ class RawImage:
         _check_range(offset, length, self.size)
         return _read_at(self.fd, offset, length)
 
-    def info(self) -> Dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         st = os.fstat(self.fd)
         return {"filename": self.path, "format": "raw", "dirty-flag": False,
                 "actual-size": st.st_blocks * 512, "virtual-size": self.size}
@@ -564,8 +565,8 @@ class Qcow2Image:
     format = "qcow2"
 
     def __init__(self, path: str, *, open_backing: bool = True, allow_backing: bool = False,
-                 fd: Optional[int] = None, _depth: int = 0, _chain: Tuple[str, ...] = (),
-                 _root: Optional[str] = None) -> None:
+                 fd: int | None = None, _depth: int = 0, _chain: tuple[str, ...] = (),
+                 _root: str | None = None) -> None:
         self.path = path
         self.fd = open_guarded(path) if fd is None else fd
         # files the image names are followed inside the top image's directory only
@@ -578,18 +579,18 @@ class Qcow2Image:
             raise
 
     # ----------------------------------------------------------------- opening
-    def _load(self, open_backing: bool, depth: int, chain: Tuple[str, ...]) -> None:
+    def _load(self, open_backing: bool, depth: int, chain: tuple[str, ...]) -> None:
         first = _read_at(self.fd, 0, 4096)
         h = self.header = parse_header(first)
         cs = h.cluster_size
         cluster0 = _read_at(self.fd, 0, cs)
-        self.backing_format: Optional[str] = None
-        self.feature_names: List[Tuple[int, int, str]] = []
-        self.bitmaps: List[Bitmap] = []
-        self.bitmap_directory: Tuple[int, int] = (0, 0)
-        self.data_file_name: Optional[str] = None
-        self.crypto_header: Optional[Tuple[int, int]] = None
-        self.luks: Optional[Dict[str, Any]] = None
+        self.backing_format: str | None = None
+        self.feature_names: list[tuple[int, int, str]] = []
+        self.bitmaps: list[Bitmap] = []
+        self.bitmap_directory: tuple[int, int] = (0, 0)
+        self.data_file_name: str | None = None
+        self.crypto_header: tuple[int, int] | None = None
+        self.luks: dict[str, Any] | None = None
         unknown = h.incompatible_features & ~KNOWN_INCOMPAT
         if unknown:
             # like QEMU: read the feature name table (ignoring damage elsewhere) to name the bits
@@ -611,7 +612,7 @@ class Qcow2Image:
         # an external data file holds the guest clusters (host offset == guest offset);
         # like qemu-img info, open it only when guest data is to be read
         self.external = bool(h.incompatible_features & INCOMPAT_DATA_FILE)
-        self.data_fd: Optional[int] = None
+        self.data_fd: int | None = None
         if open_backing and self.external:
             if not self.data_file_name:
                 raise ValueError("'data-file' is required for this image: the external data file bit "
@@ -627,7 +628,7 @@ class Qcow2Image:
                 raise ValueError("Missing CRYPTO header for crypt method 2: a LUKS-encrypted image "
                                  "needs header extension 0x0537be77 (qemu-img 7.2 crashes here)")
             self.luks = luks_info(self._read_luks_header())
-        self.backing_file: Optional[str] = None
+        self.backing_file: str | None = None
         if h.backing_file_offset:
             if h.backing_file_size > min(1023, cs - h.backing_file_offset):
                 raise ValueError(f"Backing file name too long: {h.backing_file_size} bytes (accepted: "
@@ -636,12 +637,12 @@ class Qcow2Image:
             raw = _read_at(self.fd, h.backing_file_offset, h.backing_file_size)
             self.backing_file = _c_string(raw)
         self.snapshots = self._read_snapshots()
-        self._l2_cache: Dict[int, bytes] = {}
-        self._refblock_cache: Dict[int, bytes] = {}
-        self._runs_cache: Dict[int, Tuple[List[int], List[Tuple[int, int, str, Optional[int]]]]] = {}
-        self._nonzero_cache: Dict[int, List[int]] = {}
-        self._l1_used: Optional[List[int]] = None        # indexes of L1 entries with an L2 table
-        self.backing: Optional[Any] = None
+        self._l2_cache: dict[int, bytes] = {}
+        self._refblock_cache: dict[int, bytes] = {}
+        self._runs_cache: dict[int, tuple[list[int], list[tuple[int, int, str, int | None]]]] = {}
+        self._nonzero_cache: dict[int, list[int]] = {}
+        self._l1_used: list[int] | None = None        # indexes of L1 entries with an L2 table
+        self.backing: Any | None = None
         if open_backing and self.backing_file:
             name = path_combine(self.path, self.backing_file)
             if os.path.exists(name) and os.path.realpath(name) in chain + (os.path.realpath(self.path),):
@@ -700,7 +701,7 @@ class Qcow2Image:
             raise ValueError(f"L1 table is too small: {h.l1_size} entries for {h.size} bytes "
                              f"(accepted: at least {needed})")
 
-    def _read_table(self, offset: int, entries: int) -> Tuple[int, ...]:
+    def _read_table(self, offset: int, entries: int) -> tuple[int, ...]:
         return struct.unpack(f">{entries}Q", _read_at(self.fd, offset, entries * 8))
 
     # --8<-- [start:extensions]
@@ -793,7 +794,7 @@ class Qcow2Image:
         self.bitmap_directory = (dir_off, dir_size)
         self.bitmaps = self._read_bitmap_directory(dir_off, dir_size, nb)
 
-    def _read_bitmap_directory(self, offset: int, size: int, count: int) -> List[Bitmap]:
+    def _read_bitmap_directory(self, offset: int, size: int, count: int) -> list[Bitmap]:
         """Bitmap directory entries, checked as QEMU checks them when it opens the image."""
         if size == 0:
             raise ValueError("Requested bitmap directory size is zero")
@@ -801,7 +802,7 @@ class Qcow2Image:
             raw = _read_at(self.fd, offset, size)
         except ValueError as exc:
             raise ValueError(f"Failed to read bitmap directory: {exc}") from None
-        out: List[Bitmap] = []
+        out: list[Bitmap] = []
         pos = 0
         while pos < size:
             if pos + 24 > size:
@@ -855,10 +856,10 @@ class Qcow2Image:
                              f"{-(-words * 8 // cs)})")
 
     # --8<-- [start:snapshots]
-    def _read_snapshots(self) -> List[Snapshot]:
+    def _read_snapshots(self) -> list[Snapshot]:
         """Parse the snapshot table: a 40-byte fixed part, extra data, id, name, pad to 8."""
         h = self.header
-        out: List[Snapshot] = []
+        out: list[Snapshot] = []
         pos = h.snapshots_offset
         for _ in range(h.nb_snapshots):
             fixed = _read_at(self.fd, pos, 40)
@@ -900,7 +901,7 @@ class Qcow2Image:
             self.data_fd = None
         os.close(self.fd)
 
-    def __enter__(self) -> "Qcow2Image":
+    def __enter__(self) -> Qcow2Image:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -950,7 +951,7 @@ class Qcow2Image:
             self._l2_cache[l2_offset] = table
         return table
 
-    def _nonzero_refcounts(self, block: int) -> List[int]:
+    def _nonzero_refcounts(self, block: int) -> list[int]:
         """Indexes of the entries of one refcount block that are not 0 (a block is read once)."""
         found = self._nonzero_cache.get(block)
         if found is None:
@@ -972,7 +973,7 @@ class Qcow2Image:
         return found
 
     # --8<-- [start:lookup]
-    def locate(self, offset: int, l1: Optional[Sequence[int]] = None) -> Mapping:
+    def locate(self, offset: int, l1: Sequence[int] | None = None) -> Mapping:
         """Translate a guest offset: header -> L1 entry -> L2 entry -> host cluster.
 
         ``l1`` selects another L1 table (an internal snapshot's); default: the active one.
@@ -1031,7 +1032,7 @@ class Qcow2Image:
         return Mapping("data", host + in_cluster, where)
     # --8<-- [end:lookup]
 
-    def _classify(self, offset: int) -> Tuple[str, Optional[int]]:
+    def _classify(self, offset: int) -> tuple[str, int | None]:
         """QEMU's subcluster types: data, compressed, zero_plain, zero_alloc,
         unallocated_plain, unallocated_alloc; with the host offset where there is one."""
         self.locate(offset)     # raises where QEMU finds the image corrupt (EIO in qemu-img map)
@@ -1062,7 +1063,7 @@ class Qcow2Image:
             return "unallocated_plain", None
         return "data", where
 
-    def _run(self, offset: int) -> Tuple[str, Optional[int], int]:
+    def _run(self, offset: int) -> tuple[str, int | None, int]:
         """``_classify`` for the run of units that starts at ``offset``: (kind, host offset, bytes).
 
         The run goes on while the units (clusters, or subclusters with extended
@@ -1090,7 +1091,7 @@ class Qcow2Image:
         first, count, _kind, _host = runs[bisect.bisect_right(starts, index) - 1]
         return kind, host, (l1_index * per_table + first + count) * unit - offset
 
-    def _l2_runs(self, l2_offset: int) -> Tuple[List[int], List[Tuple[int, int, str, Optional[int]]]]:
+    def _l2_runs(self, l2_offset: int) -> tuple[list[int], list[tuple[int, int, str, int | None]]]:
         """One L2 table as runs (first unit, units, kind, host offset of the first unit).
 
         An entry QEMU calls corrupt is a run of its own (kind "corrupt"), so a run
@@ -1104,7 +1105,7 @@ class Qcow2Image:
         sub = 32 if ext else 1
         unit, esize = cs // sub, 16 if ext else 8
         table = self._l2_table(l2_offset)
-        runs: List[List[Any]] = []
+        runs: list[list[Any]] = []
         if table.count(0) == len(table):                 # nothing allocated: one run
             runs.append([0, cs // esize * sub, "unallocated_plain", None])
         for i in range(0 if runs else cs // esize):
@@ -1175,7 +1176,7 @@ class Qcow2Image:
     # --8<-- [end:compressed]
 
     # --8<-- [start:read]
-    def read(self, offset: int, length: int, snapshot: Optional[str] = None) -> bytes:
+    def read(self, offset: int, length: int, snapshot: str | None = None) -> bytes:
         """Guest bytes [offset, offset+length): data clusters, zeros, or the backing file.
 
         ``snapshot`` (an id or a name) reads an internal snapshot instead of the
@@ -1226,7 +1227,7 @@ class Qcow2Image:
 
     # ----------------------------------------------------- qemu-img check
     # --8<-- [start:check]
-    def check(self) -> "CheckResult":
+    def check(self) -> CheckResult:
         """Recount every reference, as ``qemu-img check`` does, and compare with the refcounts.
 
         Each structure adds 1 to the clusters it occupies: the header, every L1
@@ -1243,7 +1244,7 @@ class Qcow2Image:
         h = self.header
         cs, bits = h.cluster_size, h.cluster_bits
         file_clusters = -(-os.fstat(self.fd).st_size // cs)
-        counted: Dict[int, int] = {}
+        counted: dict[int, int] = {}
         res = CheckResult(total_clusters=-(-self.size // cs))
 
         def add(offset: int, length: int, times: int = 1) -> None:
@@ -1252,10 +1253,10 @@ class Qcow2Image:
             for c in range(offset >> bits, ((offset + length - 1) >> bits) + 1):
                 counted[c] = counted.get(c, 0) + times
 
-        l2_refs: Dict[int, int] = {}           # L2 table -> references from all L1 tables
-        active: Dict[int, int] = {}            # ... from the active L1 table (for the statistics)
+        l2_refs: dict[int, int] = {}           # L2 table -> references from all L1 tables
+        active: dict[int, int] = {}            # ... from the active L1 table (for the statistics)
 
-        def walk_l1(l1_offset: int, l1_size: int, times: int, refs: Dict[int, int]) -> None:
+        def walk_l1(l1_offset: int, l1_size: int, times: int, refs: dict[int, int]) -> None:
             add(l1_offset, l1_size * 8, times)
             for l1_entry in self._read_table(l1_offset, l1_size):
                 l2_offset = l1_entry & OFFSET_MASK
@@ -1264,7 +1265,7 @@ class Qcow2Image:
 
         add(0, cs)                                               # the header cluster
         walk_l1(h.l1_table_offset, h.l1_size, 1, active)
-        snapshot_l1s: Dict[Tuple[int, int], int] = {}
+        snapshot_l1s: dict[tuple[int, int], int] = {}
         for sn in self.snapshots:
             if sn.l1_table_offset % cs:                      # QEMU skips such an entry
                 res.messages.append(f"ERROR snapshot {sn.id} ({sn.name}) l1_offset="
@@ -1330,14 +1331,14 @@ class Qcow2Image:
         return res
     # --8<-- [end:check]
 
-    def _l2_references(self, l2_offset: int) -> Tuple[List[Tuple[int, int]], Tuple[int, int, int]]:
+    def _l2_references(self, l2_offset: int) -> tuple[list[tuple[int, int]], tuple[int, int, int]]:
         """What one L2 table references: (host offset, length) per entry, and its statistics
         (allocated, compressed, fragmented clusters) as qemu-img check counts them."""
         h = self.header
         cs, bits = h.cluster_size, h.cluster_bits
         entry_size = 16 if h.extended_l2 else 8
         table = _read_at(self.fd, l2_offset, cs)
-        refs: List[Tuple[int, int]] = []
+        refs: list[tuple[int, int]] = []
         allocated = compressed = fragmented = 0
         if table.count(0) == len(table):
             return refs, (0, 0, 0)
@@ -1364,11 +1365,11 @@ class Qcow2Image:
                 refs.append((host, cs))
         return refs, (allocated, compressed, fragmented)
 
-    def _check_copied_flags(self, res: "CheckResult") -> None:
+    def _check_copied_flags(self, res: CheckResult) -> None:
         """Bit 63 of active L1 and L2 entries must be set exactly when the refcount is 1."""
         h = self.header
         entry_size = 16 if h.extended_l2 else 8
-        per_table: Dict[int, List[str]] = {}         # an L2 table's messages, found once
+        per_table: dict[int, list[str]] = {}         # an L2 table's messages, found once
         for index, l1_entry in enumerate(self.l1):
             l2_offset = l1_entry & OFFSET_MASK
             if not l2_offset:
@@ -1395,7 +1396,7 @@ class Qcow2Image:
             res.messages += found
             res.corruptions += len(found)
 
-    def _snapshot_l1(self, which: str) -> Tuple[int, ...]:
+    def _snapshot_l1(self, which: str) -> tuple[int, ...]:
         for sn in self.snapshots:
             if which in (sn.id, sn.name):
                 if sn.l1_size > MAX_L1_SIZE // 8:
@@ -1410,11 +1411,11 @@ class Qcow2Image:
 
     # -------------------------------------------------------- qemu-img info
     # --8<-- [start:info]
-    def info(self) -> Dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         """The fields of ``qemu-img info``, inserted in QAPI's ImageInfo order."""
         h = self.header
         st = os.fstat(self.fd)
-        out: Dict[str, Any] = {"filename": self.path, "format": "qcow2",
+        out: dict[str, Any] = {"filename": self.path, "format": "qcow2",
                                "dirty-flag": bool(h.incompatible_features & INCOMPAT_DIRTY),
                                "actual-size": st.st_blocks * 512, "virtual-size": self.size,
                                "cluster-size": h.cluster_size}
@@ -1427,7 +1428,7 @@ class Qcow2Image:
                 out["backing-filename-format"] = self.backing_format
         if self.snapshots and not self.external:   # QEMU lists none with an external data file
             out["snapshots"] = [self._snapshot_info(sn) for sn in self.snapshots]
-        data: Dict[str, Any]
+        data: dict[str, Any]
         if h.version == 2:
             data = {"compat": "0.10", "refcount-bits": h.refcount_bits}
             if h.crypt_method == 1:
@@ -1458,7 +1459,7 @@ class Qcow2Image:
         return out
 
     @staticmethod
-    def _snapshot_info(sn: Snapshot) -> Dict[str, Any]:
+    def _snapshot_info(sn: Snapshot) -> dict[str, Any]:
         d = {"id": sn.id, "name": sn.name, "vm-state-size": sn.vm_state_size,
              "date-sec": sn.date_sec, "date-nsec": sn.date_nsec,
              "vm-clock-sec": sn.vm_clock_nsec // 10**9, "vm-clock-nsec": sn.vm_clock_nsec % 10**9}
@@ -1496,8 +1497,8 @@ class MapEntry:
     present: bool = False           # allocated in some layer (data or a zero flag)
     zero: bool = False              # reads as zeros
     data: bool = False              # data is stored (not only a zero flag)
-    offset: Optional[int] = None    # host offset, when there is one
-    filename: Optional[str] = None  # the file holding `offset`
+    offset: int | None = None    # host offset, when there is one
+    filename: str | None = None  # the file holding `offset`
 
     def json(self) -> str:
         tail = f', "offset": {self.offset}' if self.offset is not None else ""
@@ -1505,7 +1506,7 @@ class MapEntry:
         return (f'{{ "start": {self.start}, "length": {self.length}, "depth": {self.depth}, '
                 f'"present": {b[self.present]}, "zero": {b[self.zero]}, "data": {b[self.data]}{tail}}}')
 
-    def mergeable(self, nxt: "MapEntry") -> bool:
+    def mergeable(self, nxt: MapEntry) -> bool:
         if self.length == 0:
             return False
         same = ((self.zero, self.data, self.depth, self.present, self.filename, self.offset is None)
@@ -1515,7 +1516,7 @@ class MapEntry:
         return self.offset is None or self.offset + self.length == nxt.offset
 
 
-def _file_status(fd: int, offset: int, nbytes: int) -> Tuple[int, int]:
+def _file_status(fd: int, offset: int, nbytes: int) -> tuple[int, int]:
     """Holes and data of a host file (SEEK_DATA/SEEK_HOLE), as QEMU's file-posix reports them."""
     total = -(-os.fstat(fd).st_size // 512) * 512
     nbytes = min(nbytes, total - offset)
@@ -1535,7 +1536,7 @@ def _file_status(fd: int, offset: int, nbytes: int) -> Tuple[int, int]:
     return pnum, ret
 
 
-def _metadata_preallocated(img: "Qcow2Image") -> bool:
+def _metadata_preallocated(img: Qcow2Image) -> bool:
     """QEMU's guess: far more clusters have a refcount than the file has blocks allocated."""
     cs = img.header.cluster_size
     st = os.fstat(img.fd)
@@ -1556,7 +1557,7 @@ def _metadata_preallocated(img: "Qcow2Image") -> bool:
 
 
 # --8<-- [start:map]
-def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional[int], Optional[str]]:
+def block_status(img: Any, offset: int, nbytes: int) -> tuple[int, int, int | None, str | None]:
     """(bytes, flags, host offset, host file) for the run at ``offset`` of one image layer."""
     nbytes = min(nbytes, img.size - offset)
     if isinstance(img, RawImage):         # raw: the answer is the host file's own status
@@ -1587,7 +1588,7 @@ def block_status(img: Any, offset: int, nbytes: int) -> Tuple[int, int, Optional
     return pnum, ret, host if ret & BS_OFFSET_VALID else None, where
 
 
-def image_map(img: Any) -> List[MapEntry]:
+def image_map(img: Any) -> list[MapEntry]:
     """``qemu-img map``: walk the guest disk, asking each layer down the chain, and merge runs."""
     return list(iter_map(img))
 
@@ -1659,9 +1660,9 @@ def probe_format(head: bytes) -> str:
     return "raw"
 
 
-def open_image(path: str, fmt: Optional[str] = None, *, open_backing: bool = True,
-               allow_backing: bool = False, fd: Optional[int] = None, _depth: int = 0,
-               _chain: Tuple[str, ...] = (), _root: Optional[str] = None) -> Any:
+def open_image(path: str, fmt: str | None = None, *, open_backing: bool = True,
+               allow_backing: bool = False, fd: int | None = None, _depth: int = 0,
+               _chain: tuple[str, ...] = (), _root: str | None = None) -> Any:
     """Open a qcow2 or raw image; without ``fmt`` probe the magic like QEMU does.
 
     Backing and data files named inside the image are followed only inside the
@@ -1775,9 +1776,9 @@ _DUMP_TEXT = bytes(b if chr(b).isascii() and chr(b).isalnum() else ord(".") for 
 # --8<-- [end:hexdump]
 
 
-def make_qcow2(path: str, size: int, clusters: Optional[Dict[int, bytes]] = None, *,
-               cluster_bits: int = 16, backing: Optional[str] = None,
-               backing_format: Optional[str] = None) -> str:
+def make_qcow2(path: str, size: int, clusters: dict[int, bytes] | None = None, *,
+               cluster_bits: int = 16, backing: str | None = None,
+               backing_format: str | None = None) -> str:
     """Write a minimal qcow2 v3 image: header, refcount table and block, L1, L2s, data.
 
     ``clusters`` maps a guest cluster index to its data (padded with zeros).
@@ -1804,8 +1805,8 @@ def make_qcow2(path: str, size: int, clusters: Optional[Dict[int, bytes]] = None
     # layout: 0 header, 1 refcount table, 2 refcount block, then L1, L2 tables, data
     l1_off = 3 * cs
     next_free = l1_off + l1_clusters * cs
-    l2_offsets: Dict[int, int] = {}
-    data_offsets: Dict[int, int] = {}
+    l2_offsets: dict[int, int] = {}
+    data_offsets: dict[int, int] = {}
     for idx in sorted(clusters):
         l1_index = idx // l2_entries
         if l1_index not in l2_offsets:
@@ -1908,7 +1909,7 @@ ALLOW_BACKING_HELP = ("follow backing and data files the image names anywhere; w
                       "name /etc/passwd)")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["read"]:

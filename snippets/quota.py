@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Sequence
+from collections.abc import Sequence
 
 # --8<-- [start:imports]
 from dataclasses import dataclass
@@ -85,7 +85,7 @@ class Quota:
 # --8<-- [end:rules]
 
 
-def replay(q: Quota, events: Sequence[tuple[int, str, int]]) -> List[str]:
+def replay(q: Quota, events: Sequence[tuple[int, str, int]]) -> list[str]:
     """Run (time, "write"|"free", KiB) events in order; one line per event.
 
     >>> q = Quota(soft=2048, hard=4096, grace=7 * DAY)

@@ -34,7 +34,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
 # --8<-- [end:imports]
 
 # ---------------------------------------------------------------------------
@@ -42,7 +42,7 @@ from typing import Optional, Sequence
 # ---------------------------------------------------------------------------
 
 
-def _check_stripe(blocks: Sequence[Optional[bytes]], what: str = "blocks") -> int:
+def _check_stripe(blocks: Sequence[bytes | None], what: str = "blocks") -> int:
     """Return the common block length; raise ValueError on an empty or ragged stripe."""
     if len(blocks) == 0:
         raise ValueError(f"need at least 1 data block in {what} (got 0)")
@@ -108,7 +108,7 @@ def gf_inv(a: int) -> int:
     return EXP[255 - LOG[a]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mul_table(c: int) -> bytes:
     """256-byte table x -> c*x, for bytes.translate (multiply a block by a constant)."""
     return bytes(gf_mul(c, x) for x in range(256))
@@ -177,8 +177,8 @@ def _xor2(a: bytes, b: bytes) -> bytes:
 
 
 # --8<-- [start:recover]
-def raid6_recover(blocks: Sequence[Optional[bytes]], p: Optional[bytes],
-                  q: Optional[bytes]) -> list[bytes]:
+def raid6_recover(blocks: Sequence[bytes | None], p: bytes | None,
+                  q: bytes | None) -> list[bytes]:
     """Return all data blocks of a RAID 6 stripe; lost blocks (data, P or Q) are None.
 
     At most two of the k + 2 blocks may be missing (H. P. Anvin, "The
@@ -320,9 +320,9 @@ class RaidPlan:
     write_penalty: int            # back-end I/Os per small random front-end write
     read_iops: float
     write_iops: float
-    rebuild_hours: Optional[float]        # None: nothing to rebuild from (RAID 0)
-    rebuild_read_bytes: Optional[int]     # read from the survivors to rebuild one disk
-    p_ure_during_rebuild: Optional[float]  # P(at least one URE while reading that)
+    rebuild_hours: float | None        # None: nothing to rebuild from (RAID 0)
+    rebuild_read_bytes: int | None     # read from the survivors to rebuild one disk
+    p_ure_during_rebuild: float | None  # P(at least one URE while reading that)
 
 
 def plan(level: str, sizes: Sequence[int], *, disk_iops: float = 150.0,
@@ -528,7 +528,7 @@ def _format_plan(r: RaidPlan) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("calc", help="capacity, fault tolerance, IOPS and rebuild risk")

@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # --8<-- [start:imports]
 from dataclasses import dataclass
-from typing import Optional
 
 MAX_RAM_GIB = 1024 * 1024      # 1 PiB: far beyond any machine, rejects typos
 # --8<-- [end:imports]
@@ -44,7 +43,7 @@ MAX_RAM_GIB = 1024 * 1024      # 1 PiB: far beyond any machine, rejects typos
 @dataclass(frozen=True)
 class Advice:
     ram_gib: float
-    swap_gib: Optional[float]   # None: hibernation not recommended (> 64 GB)
+    swap_gib: float | None   # None: hibernation not recommended (> 64 GB)
     minimum_only: bool          # True where the table says "at least"
     hibernate: bool
     at_border: bool             # 2, 8 or 64 GB: the guide leaves it to judgement
@@ -59,7 +58,7 @@ def swap_size(ram_gib: float, hibernate: bool = False) -> Advice:
         raise ValueError(f"RAM must be > 0 GiB and <= {MAX_RAM_GIB} GiB, got {ram_gib}")
     ram = float(ram_gib)
     minimum_only = False
-    swap: Optional[float]
+    swap: float | None
     if ram <= 2:                       # "<= 2 GB"
         swap = ram * (3 if hibernate else 2)
     elif ram <= 8:                     # "> 2 GB - 8 GB": 8 belongs here

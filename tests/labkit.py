@@ -13,7 +13,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 

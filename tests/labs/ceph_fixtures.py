@@ -30,10 +30,10 @@ Settings that differ from the defaults, and why (the pages quote them):
 * ``mon osd reporter subtree level = osd``: failure reports of OSDs on the
   same host count separately (default: one vote per host).
 
-Use the fixtures ``ceph_cluster`` and ``ceph_rgw`` by importing them into a test
-module; the cluster is shared by every module of the session (a module-level
-singleton with a reference count, because pytest would otherwise run an
-imported session fixture once per importing module).
+The fixtures ``ceph_cluster`` and ``ceph_rgw`` (tests/labs/conftest.py) wrap
+``cluster_session`` and ``rgw_session``; the cluster is started once and shared by
+every module of the session (the reference count below also keeps it single if a
+module ever imports the generators directly).
 
 Run this file directly (``python tests/labs/ceph_fixtures.py``, as root) to start
 a cluster, print its start-up time and ``ceph -s``, and stop it again.
@@ -54,7 +54,8 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -385,8 +386,7 @@ def _make_cluster(root: Path) -> CephCluster:
     return cluster
 
 
-@pytest.fixture(scope="session")
-def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
+def cluster_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
     """A running 1 mon + 1 mgr + 3 OSD cluster on 127.0.0.1, shared by the session."""
     need_root()
     need_tools(*CEPH_TOOLS)
@@ -410,8 +410,7 @@ def _make_rgw(cluster: CephCluster) -> RadosGateway:
     return rgw
 
 
-@pytest.fixture(scope="session")
-def ceph_rgw(ceph_cluster: CephCluster) -> Iterator[RadosGateway]:
+def rgw_session(ceph_cluster: CephCluster) -> Iterator[RadosGateway]:
     """radosgw on a free 127.0.0.1 port with user 'lab'; started only by the S3 tests."""
     need_tools(*RGW_TOOLS)
     rgw = _acquire(_RGW, lambda: _make_rgw(ceph_cluster))

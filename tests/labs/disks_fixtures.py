@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from pathlib import Path
-from typing import Iterator, List, Sequence
+from collections.abc import Iterator, Sequence
 
 from labkit import make_image, run
 
@@ -64,7 +64,7 @@ class LvmSandbox:
         self.root = root
         self.devices = list(devices)
         self.env = {"LVM_SYSTEM_DIR": str(root), "LVM_SUPPRESS_FD_WARNINGS": "1"}
-        self.vgs: List[str] = []
+        self.vgs: list[str] = []
 
     def __call__(self, tool: str, *args: str, check: bool = True):
         """Run an LVM tool restricted to our devices."""

@@ -26,13 +26,11 @@ Two facts measured on this machine shape the setup:
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from labkit import need_root, need_tools, run, wait_for
 

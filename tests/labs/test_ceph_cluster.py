@@ -31,10 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from ceph_fixtures import START_BUDGET_S, CephCluster, ceph_cluster  # noqa: F401
+from ceph_fixtures import START_BUDGET_S, CephCluster
 from labkit import wait_for
 
-pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEMENT = ROOT / "snippets" / "ceph_placement.py"
@@ -209,7 +208,7 @@ def test_rados_put_get_roundtrip(ceph_cluster: CephCluster, rep_pool: str, tmp_p
 
 OBJECT_NAMES = ["hello-object", "rbd_data.1234.0000000000000000", "a", "对象", "カメラ",
                 "with space", "x" * 200] + \
-               ["obj-%d" % random.Random(i).randrange(10 ** 9) for i in range(8)]
+               [f"obj-{random.Random(i).randrange(10 ** 9)}" for i in range(8)]
 # Outside the Basic Multilingual Plane.  `ceph osd map` in 16.2.15 sends the name to the
 # mon as JSON, which turns it into a surrogate pair encoded as UTF-8 (CESU-8): the mon then
 # hashes other bytes than librados does, and reports a wrong PG.  osdmaptool and

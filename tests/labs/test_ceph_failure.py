@@ -15,12 +15,10 @@ On the shared one-node cluster (size 3, min_size 2, failure domain osd):
 """
 from __future__ import annotations
 
-import pytest
 
-from ceph_fixtures import CephCluster, ceph_cluster  # noqa: F401
+from ceph_fixtures import CephCluster
 from labkit import wait_for
 
-pytestmark = pytest.mark.lab
 
 POOL = "labfail"
 VICTIM = 2

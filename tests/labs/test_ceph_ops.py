@@ -37,10 +37,9 @@ from pathlib import Path
 
 import pytest
 
-from ceph_fixtures import CephCluster, ceph_cluster, free_port  # noqa: F401
+from ceph_fixtures import CephCluster, free_port
 from labkit import need_root, need_tools, run, wait_for
 
-pytestmark = pytest.mark.lab
 
 
 def _checks(c: CephCluster) -> set[str]:

@@ -20,12 +20,10 @@ import math
 import re
 import subprocess
 
-import pytest
 
-from ceph_fixtures import CephCluster, ceph_cluster  # noqa: F401
+from ceph_fixtures import CephCluster
 from labkit import wait_for
 
-pytestmark = pytest.mark.lab
 
 POOL = "labadd"
 

@@ -23,9 +23,8 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from ceph_fixtures import RadosGateway, ceph_cluster, ceph_rgw  # noqa: F401
+from ceph_fixtures import RadosGateway
 
-pytestmark = pytest.mark.lab
 
 BUCKET = "lab-bucket"
 MiB = 1 << 20
@@ -44,7 +43,7 @@ def s3(ceph_rgw: RadosGateway):
 def test_put_get_list_and_simple_etag(s3):
     body = "你好，Ceph RGW\n".encode()
     put = s3.put_object(Bucket=BUCKET, Key="docs/hello.txt", Body=body)
-    assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
     assert s3.get_object(Bucket=BUCKET, Key="docs/hello.txt")["Body"].read() == body
     s3.put_object(Bucket=BUCKET, Key="docs/second.txt", Body=b"2")
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="docs/")
@@ -60,7 +59,7 @@ def test_multipart_etag_is_md5_of_part_md5s(s3):
     for number, data in enumerate(parts, start=1):
         r = s3.upload_part(Bucket=BUCKET, Key="big.bin", PartNumber=number,
                            UploadId=up["UploadId"], Body=data)
-        assert r["ETag"] == '"%s"' % hashlib.md5(data).hexdigest()   # a part's ETag: its MD5
+        assert r["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'   # a part's ETag: its MD5
         done.append({"ETag": r["ETag"], "PartNumber": number})
     completed = s3.complete_multipart_upload(Bucket=BUCKET, Key="big.bin", UploadId=up["UploadId"],
                                              MultipartUpload={"Parts": done})

@@ -21,11 +21,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from labkit import loop_device, make_image, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 USAGE = ROOT / "docs" / "disks" / "usage.md"

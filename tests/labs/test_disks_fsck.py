@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from disks_fixtures import ext4_image
 from labkit import loop_device, make_image, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 
 def _debugfs(img, request: str) -> str:

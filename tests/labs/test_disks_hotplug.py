@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
 from labkit import loop_device, make_image, mounted, need_tools, run, wait_for
 
-pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "disks" / "hotplug-nvme.md").read_text(encoding="utf-8")

@@ -25,11 +25,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from labkit import make_image, need_root, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_PATH = ROOT / "docs" / "disks" / "luks.md"

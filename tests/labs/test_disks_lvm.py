@@ -15,13 +15,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
 import lvm
 from disks_fixtures import lvm_sandbox
 from labkit import loop_device, make_image, need_tools
 
-pytestmark = pytest.mark.lab
 
 MiB = 1 << 20
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
 
 import dfcalc
 import fstab
 from disks_fixtures import unique_label
 from labkit import loop_device, make_image, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 DF_ARGS = ["df", "-B1", "--output=size,used,avail,pcent,itotal,iused,iavail,ipcent"]
 

@@ -36,14 +36,13 @@ import re
 import signal
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from disks_fixtures import ext4_image
 from labkit import loop_device, make_image, mounted, need_tools, run, wait_for
 
-pytestmark = pytest.mark.lab
 
 C = {"LC_ALL": "C"}          # iostat/pidstat print decimals in the locale's format
 MiB = 1 << 20

@@ -10,12 +10,10 @@
 """
 from __future__ import annotations
 
-import pytest
 
 from disks_fixtures import ext4_image
 from labkit import loop_device, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 NOBODY = 65534
 

@@ -12,12 +12,10 @@ import ctypes
 import errno
 import os
 
-import pytest
 
 from disks_fixtures import ext4_image
 from labkit import loop_device, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 SIZE = 32 << 20
 

@@ -29,14 +29,13 @@ import re
 import signal
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from disks_fixtures import ext4_image
 from labkit import loop_device, make_image, mounted, need_tools, run, wait_for
 
-pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "disks" / "troubleshooting.md").read_text(encoding="utf-8")

@@ -18,7 +18,6 @@ import dfcalc
 from disks_fixtures import ext4_image
 from labkit import loop_device, mounted, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 
 def test_inode_exhaustion_with_free_blocks(tmp_path):

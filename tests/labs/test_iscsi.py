@@ -23,7 +23,6 @@ import pytest
 from labkit import make_image, need_tools
 from nfs_fixtures import loopback_namespace, start_tgtd, stop_tgtd
 
-pytestmark = pytest.mark.lab
 
 IQN = "iqn.2026-11.org.example.lab:disk1"
 LUNS = {1: (64 * 2**20, 512), 2: (10 * 2**20 + 3 * 4096, 4096)}   # size in bytes, block size

@@ -16,7 +16,6 @@ import pytest
 
 import kvm_mini
 
-pytestmark = pytest.mark.lab
 
 SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "kvm_mini.py"
 

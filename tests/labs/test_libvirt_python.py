@@ -14,7 +14,6 @@ import libvirt  # libvirt-python in .venv (python3-libvirt on Debian)
 
 import virt_fixtures as vf
 
-pytestmark = pytest.mark.lab
 
 DOMAIN_XML = vf.page_files((vf.DOCS / "virsh.md").read_text())["vm1.xml"]
 

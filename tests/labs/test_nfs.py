@@ -23,7 +23,6 @@ import pytest
 from nfs_fixtures import (PYTHON, SNIPPETS, loopback_namespace, registered_programs, start_ganesha,
                           start_rpcbind, stop_ganesha_and_unregister)
 
-pytestmark = pytest.mark.lab
 
 
 def _same(ns, real_cmd, ours_args):

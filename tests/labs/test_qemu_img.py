@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ import pytest
 import qcow2
 from labkit import need_tools, ofd_locks_on, qemu_holds_write, run, wait_for
 
-pytestmark = pytest.mark.lab
 
 GiB = 1 << 30
 MiB = 1 << 20

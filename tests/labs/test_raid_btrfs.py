@@ -23,7 +23,6 @@ for _extra in (Path(__file__).resolve().parents[2] / "snippets", Path(__file__).
 
 from labkit import loop_device, make_image, mounted, need_root, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 MIB = 1024 * 1024
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import os
 import struct
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
 
 from labkit import make_image, need_tools, run
 
-pytestmark = pytest.mark.lab
 
 MD_SB_MAGIC = 0xA92B4EFC
 MD_FEATURE_BAD_BLOCKS = 8
@@ -43,7 +42,7 @@ ARRAY_NS = uuid.UUID(bytes=ARRAY_UUID)                 # device UUIDs derived fr
 
 def _ts(text: str) -> int:
     """md keeps seconds in the low 40 bits of ctime/utime (microseconds above: 0 here)."""
-    return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp())
 
 
 CREATED = _ts("2024-03-01 10:00:00")

@@ -9,12 +9,10 @@ import json
 import re
 import struct
 
-import pytest
 
 from labkit import loop_device, make_image, mounted, need_tools, run
 import rawdisk
 
-pytestmark = pytest.mark.lab
 
 
 def test_raw_disk_to_mounted_filesystem_writes_the_expected_bytes(tmp_path):

@@ -25,7 +25,6 @@ import pytest
 from labkit import need_tools, qemu_holds_write, run, wait_for
 import virt_fixtures as vf
 
-pytestmark = pytest.mark.lab
 
 URI = "test:///default"
 

@@ -28,7 +28,6 @@ import pytest
 import virt_fixtures as vf
 from labkit import need_tools, wait_for
 
-pytestmark = pytest.mark.lab
 
 VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")   # Debian 12: in qemu-system-common
 

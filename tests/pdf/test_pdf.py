@@ -68,7 +68,7 @@ def built(tmp_path_factory):
             "site": site, "report": report, "data": questions}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pages_text(pdf: Path) -> list[str]:
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
@@ -84,7 +84,7 @@ WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="
 PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def words(pdf: Path) -> list[tuple[float, float, list[tuple[float, float, float, float, str]]]]:
     """Per page: (width, height, [(xMin, yMin, xMax, yMax, text)]) from pdftotext -bbox."""
     out = subprocess.run(["pdftotext", "-bbox", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,

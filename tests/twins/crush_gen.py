@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import subprocess
 from pathlib import Path
-from typing import List, Tuple
 
 TUNABLES = """tunable choose_local_tries 0
 tunable choose_local_fallback_tries 0
@@ -59,8 +58,8 @@ def _weight(rng: random.Random) -> str:
     return rng.choice(WEIGHTS)
 
 
-def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("straw2",),
-             tunables: str = TUNABLES, root_alg: str = "straw2") -> Tuple[str, List[int]]:
+def generate(rng: random.Random, *, classes: bool, algs: tuple[str, ...] = ("straw2",),
+             tunables: str = TUNABLES, root_alg: str = "straw2") -> tuple[str, list[int]]:
     """Return (text map, list of rule ids) for crushtool -c.
 
     ``tunables`` is the map's ``tunable`` block (default: Ceph 16's), and
@@ -112,7 +111,7 @@ def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("str
                        + "\n".join(f"\titem {i}" for i in top) + "\n}\n")
     rules = []
 
-    def rule(body: List[str], rtype: str = "replicated") -> None:
+    def rule(body: list[str], rtype: str = "replicated") -> None:
         rid = len(rules)
         rules.append(f"rule r{rid} {{\n\tid {rid}\n\ttype {rtype}\n\tmin_size 1\n\tmax_size 20\n"
                      + "".join(f"\tstep {s}\n" for s in body) + "}\n")
@@ -152,7 +151,7 @@ def generate(rng: random.Random, *, classes: bool, algs: Tuple[str, ...] = ("str
     return text, list(range(len(rules)))
 
 
-def compile_map(text: str, workdir: Path, name: str) -> Tuple[Path, Path]:
+def compile_map(text: str, workdir: Path, name: str) -> tuple[Path, Path]:
     """crushtool -c, -d, -c again: return (binary map, canonical text map).
 
     crushtool -d prints weights with three decimals, so the text is not the
@@ -168,7 +167,7 @@ def compile_map(text: str, workdir: Path, name: str) -> Tuple[Path, Path]:
 
 
 def crushtool_mappings(binp: Path, rule: int, num_rep: int, min_x: int, max_x: int,
-                       extra: Tuple[str, ...] = ()) -> List[str]:
+                       extra: tuple[str, ...] = ()) -> list[str]:
     """The real tool's --show-mappings lines."""
     out = subprocess.run(["crushtool", "-i", str(binp), "--test", "--rule", str(rule),
                           "--num-rep", str(num_rep), "--min-x", str(min_x), "--max-x", str(max_x),

@@ -21,7 +21,6 @@ import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
@@ -41,7 +40,7 @@ MAPS = [
 ]
 
 
-def _ours(args: Tuple) -> List[str]:
+def _ours(args: tuple) -> list[str]:
     text, rule, nr, lo, hi = args[:5]
     m = crush.CrushMap.parse(text)
     w = m.default_weights()
@@ -50,7 +49,7 @@ def _ours(args: Tuple) -> List[str]:
     return [crush.format_mapping(rule, x, m.do_rule(rule, x, nr, w, 0)) for x in range(lo, hi + 1)]
 
 
-def _compare(jobs: List[Tuple]) -> int:
+def _compare(jobs: list[tuple]) -> int:
     """jobs: (text, binary map, rule, num_rep, min_x, max_x, reweights).  Our
     side runs in two processes while crushtool runs here; returns the number
     of lines compared and fails on the first job that differs."""
@@ -58,7 +57,7 @@ def _compare(jobs: List[Tuple]) -> int:
         futures = [ex.submit(_ours, (j[0], j[2], j[3], j[4], j[5], j[6])) for j in jobs]
         refs = []
         for text, binp, rule, nr, lo, hi, rew in jobs:
-            extra: List[str] = []
+            extra: list[str] = []
             for dev, value in rew:
                 extra += ["--weight", str(dev), str(value)]
             refs.append(crush_gen.crushtool_mappings(binp, rule, nr, lo, hi, tuple(extra)))
@@ -73,7 +72,7 @@ def _compare(jobs: List[Tuple]) -> int:
     return compared
 
 
-def _ours_parallel(text: str, rule: int, nr: int, lo: int, hi: int) -> List[str]:
+def _ours_parallel(text: str, rule: int, nr: int, lo: int, hi: int) -> list[str]:
     """Split the x range over two processes (the CI machine has 2 cores)."""
     mid = (lo + hi) // 2
     with ProcessPoolExecutor(2) as ex:
@@ -117,7 +116,7 @@ def test_every_rule_and_replica_count_matches_crushtool(workdir, seed, classes, 
     assert checked == len(rules) * 68
 
 
-def _run_cli(args: List[str]) -> subprocess.CompletedProcess:
+def _run_cli(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SNIPPET), *args], capture_output=True, text=True)
 
 
@@ -172,7 +171,7 @@ def test_reweights_match_crushtool_weight_option(workdir):
     text, rules = crush_gen.generate(rng, classes=True)
     binp, txt = crush_gen.compile_map(text, workdir, "reweight")
     n_dev = crush.CrushMap.parse(txt.read_text()).max_devices
-    extra: List[str] = []
+    extra: list[str] = []
     for dev in rng.sample(range(n_dev), max(1, n_dev // 3)):
         extra += ["--weight", str(dev), rng.choice(["0", "0.1", "0.5", "0.731", "0.99", "1.0"])]
     for rule in (0, 1):

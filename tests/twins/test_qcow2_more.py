@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
 
 import pytest
 
@@ -51,7 +51,7 @@ def patch(path: Path, offset: int, fmt: str, value: int) -> None:
         f.write(struct.pack(fmt, value))
 
 
-def header_extensions(buf: bytes) -> List[Tuple[int, bytes]]:
+def header_extensions(buf: bytes) -> list[tuple[int, bytes]]:
     """(type, data) of every header extension, up to the end marker."""
     pos = struct.unpack_from(">I", buf, 100)[0]
     out = []
@@ -63,8 +63,8 @@ def header_extensions(buf: bytes) -> List[Tuple[int, bytes]]:
         pos += 8 + (elen + 7) // 8 * 8
 
 
-def relay_header(path: Path, header_length: Optional[int] = None, extra: bytes = b"",
-                 extensions: Optional[List[Tuple[int, bytes]]] = None) -> None:
+def relay_header(path: Path, header_length: int | None = None, extra: bytes = b"",
+                 extensions: list[tuple[int, bytes]] | None = None) -> None:
     """Rewrite cluster 0 of a v3 image: header of ``header_length`` bytes (extra fields
     ``extra``), then ``extensions``, then the backing file name, offsets fixed up."""
     buf = bytearray(path.read_bytes())
@@ -97,7 +97,7 @@ def qemu_error(stderr: str) -> str:
     return re.sub(r"^qemu-(img|io): (Could not open '[^']*': |can't open device [^:]*: )?", "", line)
 
 
-def assert_refused_like_qemu(name: str, cwd: Path, args: Optional[List[str]] = None) -> str:
+def assert_refused_like_qemu(name: str, cwd: Path, args: list[str] | None = None) -> str:
     """qemu-img info refuses; so does qcow2.py (exit 2, QEMU's words, no traceback)."""
     theirs = sh("qemu-img", "info", "--output=json", name, cwd=cwd, check=False)
     assert theirs.returncode == 1, theirs.stdout
@@ -236,7 +236,7 @@ def test_luks_header_extension_in_the_wrong_place_is_refused(tmp_path: Path, luk
     exts = header_extensions(buf)
     crypto = [d for t, d in exts if t == qcow2.EXT_CRYPTO][0]
     off, length = struct.unpack(">QQ", crypto)
-    cases: Dict[str, List[Tuple[int, bytes]]] = {
+    cases: dict[str, list[tuple[int, bytes]]] = {
         "unaligned": [(t, struct.pack(">QQ", off + 512, length) if t == qcow2.EXT_CRYPTO else d)
                       for t, d in exts],
         "short": [(t, d[:8] if t == qcow2.EXT_CRYPTO else d) for t, d in exts],
@@ -505,7 +505,7 @@ def test_longer_headers_unknown_extensions_and_unknown_feature_bits(tmp_path: Pa
        cwd=tmp_path)
     src = (tmp_path / "x.qcow2").read_bytes()
     exts = header_extensions(src)
-    variants: Dict[str, Callable[[Path], None]] = {
+    variants: dict[str, Callable[[Path], None]] = {
         "len104": lambda p: relay_header(p, 104),
         "len108": lambda p: relay_header(p, 108),              # not a multiple of 8: QEMU accepts
         "len128": lambda p: relay_header(p, 128, b"\xaa" * 16),  # unknown extra fields kept
@@ -533,7 +533,7 @@ def test_longer_headers_unknown_extensions_and_unknown_feature_bits(tmp_path: Pa
     assert "my-future-feature, Unknown incompatible feature: 200000" in err
 
 
-DAMAGE: Dict[str, List[Tuple[int, str, int]]] = {
+DAMAGE: dict[str, list[tuple[int, str, int]]] = {
     "version-4": [(4, ">I", 4)],
     "version-0": [(4, ">I", 0)],                           # neither qcow nor qcow2: probed as raw
     "cluster-bits-8": [(20, ">I", 8)],

@@ -25,7 +25,6 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import pytest
 
@@ -61,7 +60,7 @@ def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
     return proc
 
 
-def run_ours(args: List[str], cwd: Path) -> tuple:
+def run_ours(args: list[str], cwd: Path) -> tuple:
     """Run qcow2.py's command line in this process (same code as the script, no interpreter start).
 
     Returns (stdout, stderr, exit status).  tests/unit/test_qcow2.py runs the real script.
@@ -98,8 +97,8 @@ def assert_map_twin(name: str, cwd: Path, *extra: str) -> list:
     return json.loads(theirs)
 
 
-def qemu_io_dump(name: str, cwd: Path, reads: List[tuple]) -> List[str]:
-    cmds: List[str] = []
+def qemu_io_dump(name: str, cwd: Path, reads: list[tuple]) -> list[str]:
+    cmds: list[str] = []
     for off, length in reads:
         cmds += ["-c", f"read -v {off} {length}"]
     out = sh("qemu-io", "-r", *cmds, name, cwd=cwd).stdout
@@ -147,7 +146,7 @@ def random_create_options(rng: random.Random) -> tuple[list, int, int]:
     return opts, cs, compat
 
 
-def random_writes(rng: random.Random, size: int, cs: int, compat: str, n: int) -> List[str]:
+def random_writes(rng: random.Random, size: int, cs: int, compat: str, n: int) -> list[str]:
     """qemu-io commands: patterned writes, zero writes and discards at random places."""
     cmds = []
     for _ in range(n):
@@ -171,10 +170,10 @@ def random_writes(rng: random.Random, size: int, cs: int, compat: str, n: int) -
     return cmds
 
 
-def run_qemu_io(name: str, cwd: Path, cmds: List[str], fmt: str = "qcow2") -> None:
+def run_qemu_io(name: str, cwd: Path, cmds: list[str], fmt: str = "qcow2") -> None:
     if not cmds:
         return
-    args: List[str] = []
+    args: list[str] = []
     for c in cmds:
         args += ["-c", c]
     sh("qemu-io", "-f", fmt, *args, name, cwd=cwd)
@@ -186,7 +185,7 @@ def test_random_image_info_and_data_match_qemu(tmp_path: Path, seed: int) -> Non
     rng = random.Random(seed)
     opts, cs, compat = random_create_options(rng)
     size = rng.choice([1, 3, 8]) * (1 << 20) + rng.choice([0, 0, 512, 4096 + 512])
-    backing_args: List[str] = []
+    backing_args: list[str] = []
     if rng.random() < 0.5:
         # a base image, raw or qcow2, sometimes smaller than the overlay
         bfmt = rng.choice(["raw", "qcow2"])

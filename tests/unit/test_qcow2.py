@@ -5,7 +5,6 @@ each test, or from outputs of qemu-img 7.2 quoted where they are used.
 """
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
