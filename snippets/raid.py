@@ -36,20 +36,76 @@ import sys
 from dataclasses import dataclass
 from collections.abc import Sequence
 # --8<-- [end:imports]
+from fractions import Fraction
 
 # ---------------------------------------------------------------------------
 # Checking a stripe
 # ---------------------------------------------------------------------------
 
 
-def _check_stripe(blocks: Sequence[bytes | None], what: str = "blocks") -> int:
-    """Return the common block length; raise ValueError on an empty or ragged stripe."""
+# GF(2^8) has 255 non-zero elements, so g = 2 has 255 distinct powers g^0..g^254: a RAID 6
+# stripe holds at most 255 data blocks (H. Peter Anvin, "The mathematics of RAID-6", section 1:
+# "GF(2^8) allows for a maximum of 257 drives, 255 (2^8-1) of which can be data drives",
+# https://www.kernel.org/pub/linux/kernel/people/hpa/raid6.pdf).  With 256, block 255 would get
+# g^255 = g^0, the coefficient of block 0, and two lost blocks could no longer be told apart.
+MAX_DATA_BLOCKS = 255
+
+
+def _check_stripe(blocks: Sequence[bytes | None], what: str = "blocks", most: int | None = None) -> int:
+    """Return the common block length; raise ValueError on an empty, ragged or oversized stripe,
+    or on blocks that are not bytes."""
+    if isinstance(blocks, (bytes, bytearray, str)) or not isinstance(blocks, Sequence):
+        raise ValueError(f"{what} must be a list of blocks (bytes), got {type(blocks).__name__}")
     if len(blocks) == 0:
         raise ValueError(f"need at least 1 data block in {what} (got 0)")
+    if most is not None and len(blocks) > most:
+        raise ValueError(f"RAID 6 over GF(2^8) with generator 2 takes at most {most} data blocks "
+                         f"per stripe (got {len(blocks)}): g^255 = g^0")
+    for i, b in enumerate(blocks):
+        if b is not None and not isinstance(b, (bytes, bytearray)):
+            raise ValueError(f"block {i} of {what} must be bytes, got {type(b).__name__}")
     lengths = [len(b) for b in blocks if b is not None]
     if len(set(lengths)) > 1:
         raise ValueError(f"all blocks of a stripe must have the same length (got lengths {lengths})")
     return lengths[0] if lengths else -1
+
+
+def _short(value: object) -> str:
+    """repr() cut to 40 characters: a 400-digit number stays readable in a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_bytes(**values: int) -> None:
+    """Each named value must be one element of GF(2^8): a whole number 0..255."""
+    for name, value in values.items():
+        if type(value) is not int or not 0 <= value <= 255:      # type(): refuses bool and float
+            raise ValueError(f"{name} must be a byte, a whole number 0..255 (an element of GF(2^8)), "
+                             f"got {_short(value)}")
+
+
+def _check_block_product(c: int, block: bytes) -> None:
+    _check_bytes(c=c)
+    if not isinstance(block, (bytes, bytearray)):
+        raise ValueError(f"block must be bytes, got {type(block).__name__}")
+
+
+def _check_recover(blocks: Sequence[bytes | None], p: bytes | None, q: bytes | None) -> int:
+    """raid6_recover's input: 1..255 data blocks (None where lost), P and Q (None where lost),
+    all of one length; return that length."""
+    _check_stripe(blocks, "blocks", most=MAX_DATA_BLOCKS)
+    for name, block in (("P", p), ("Q", q)):
+        if block is not None and not isinstance(block, (bytes, bytearray)):
+            raise ValueError(f"{name} must be bytes or None (lost), got {type(block).__name__}")
+    sizes = {f"data block {i}": len(b) for i, b in enumerate(blocks) if b is not None}
+    sizes.update({name: len(b) for name, b in (("P", p), ("Q", q)) if b is not None})
+    if not sizes:
+        raise ValueError("nothing left to rebuild from: every block of the stripe is lost")
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{name} {n} B" for name, n in list(sizes.items())[:6])
+        raise ValueError(f"all blocks of a stripe must have the same length (got {shown}"
+                         f"{', ...' if len(sizes) > 6 else ''})")
+    return next(iter(sizes.values()))
 
 
 # --8<-- [start:xor]
@@ -96,6 +152,7 @@ def gf_mul(a: int, b: int) -> int:
     >>> gf_mul(0x53, gf_inv(0x53))
     1
     """
+    _check_bytes(a=a, b=b)
     if a == 0 or b == 0:
         return 0
     return EXP[LOG[a] + LOG[b]]
@@ -103,8 +160,8 @@ def gf_mul(a: int, b: int) -> int:
 
 def gf_inv(a: int) -> int:
     """Multiplicative inverse in GF(2^8); 0 has none."""
-    if not 0 < a < 256:
-        raise ValueError(f"only bytes 1..255 have an inverse in GF(2^8) (got {a})")
+    if type(a) is not int or not 0 < a < 256:
+        raise ValueError(f"only bytes 1..255 have an inverse in GF(2^8) (got {a!r})")
     return EXP[255 - LOG[a]]
 
 
@@ -116,6 +173,7 @@ def _mul_table(c: int) -> bytes:
 
 def gf_mul_block(c: int, block: bytes) -> bytes:
     """Multiply every byte of block by the constant c (one table lookup per byte, in C)."""
+    _check_block_product(c, block)
     return block.translate(_mul_table(c))
 
 
@@ -155,8 +213,8 @@ def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
     ...
     ValueError: need at least 1 data block in blocks (got 0)
     """
-    n = _check_stripe(blocks)
-    g_k1 = EXP[(len(blocks) - 1) % 255]  # g^(k-1)
+    n = _check_stripe(blocks, most=MAX_DATA_BLOCKS)   # k <= 255: g^0..g^254 all differ
+    g_k1 = EXP[len(blocks) - 1]          # g^(k-1)
     p_parts, q_parts = [], []
     for start in range(0, n, SLICE):
         data = [int.from_bytes(b[start:start + SLICE], "little") for b in blocks]
@@ -195,9 +253,7 @@ def raid6_recover(blocks: Sequence[bytes | None], p: bytes | None,
     ...
     ValueError: RAID 6 rebuilds at most 2 lost blocks per stripe (got 3 lost: data [0, 1], P)
     """
-    n = _check_stripe([*blocks, p, q], "blocks + P + Q")
-    if n < 0:
-        raise ValueError("nothing left to rebuild from: every block of the stripe is lost")
+    n = _check_recover(blocks, p, q)         # 1..255 data blocks, one length
     lost = [i for i, b in enumerate(blocks) if b is None]
     missing = len(lost) + (p is None) + (q is None)
     if missing > 2:
@@ -254,8 +310,8 @@ def md_map_chunk(chunk: int, level: int, disks: int) -> tuple[int, int, tuple[in
     ValueError: RAID 6 needs at least 4 member disks (got 3)
     """
     _check_members(level, disks)
-    if chunk < 0:
-        raise ValueError(f"chunk number must be >= 0 (got {chunk})")
+    if type(chunk) is not int or chunk < 0:
+        raise ValueError(f"chunk number must be a whole number >= 0 (got {chunk!r})")
     parity = 2 if level == 6 else 1
     data_disks = disks - parity
     stripe, index = divmod(chunk, data_disks)   # index: position among the data chunks
@@ -278,7 +334,7 @@ def md_layout_table(level: int, disks: int, stripes: int) -> list[list[str]]:
       P  D9 D10 D11
     """
     _check_members(level, disks)
-    if disks > 64 or not 1 <= stripes <= 10_000:
+    if disks > 64 or type(stripes) is not int or not 1 <= stripes <= 10_000:
         raise ValueError(f"table too large or empty: accepted up to 64 disks and 1..10000 stripes "
                          f"(got {disks} disks, {stripes} stripes)")
     parity = 2 if level == 6 else 1
@@ -294,8 +350,10 @@ def md_layout_table(level: int, disks: int, stripes: int) -> list[list[str]]:
 
 def _check_members(level: int, disks: int) -> None:
     need = {4: 3, 5: 3, 6: 4}
-    if level not in need:
+    if type(level) is not int or level not in need:
         raise ValueError(f"md parity layout is defined for RAID levels 4, 5 and 6 (got {level})")
+    if type(disks) is not int:
+        raise ValueError(f"member disks must be a whole number (got {_short(disks)})")
     if disks < need[level]:
         raise ValueError(f"RAID {level} needs at least {need[level]} member disks (got {disks})")
 
@@ -348,12 +406,7 @@ def plan(level: str, sizes: Sequence[int], *, disk_iops: float = 150.0,
     if level not in LEVELS:
         raise ValueError(f"unknown RAID level {level!r}: accepted levels are {', '.join(LEVELS)}")
     n = len(sizes)
-    if any(s <= 0 for s in sizes):
-        raise ValueError(f"disk sizes must be positive byte counts (got {list(sizes)})")
-    if disk_iops <= 0 or rebuild_bytes_per_s <= 0:
-        raise ValueError("disk_iops and rebuild_bytes_per_s must be > 0")
-    if not 0 <= ure_per_bit < 1:
-        raise ValueError(f"ure_per_bit must be in [0, 1) (got {ure_per_bit})")
+    _check_plan(sizes, disk_iops, rebuild_bytes_per_s, ure_per_bit, groups)   # numbers in range
     smallest = min(sizes) if sizes else 0
 
     def need(minimum: int, rule: str = "") -> None:
@@ -432,14 +485,56 @@ def mttdl_hours(level: str, disks: int, mttf_hours: float, mttr_hours: float) ->
     if level not in ("5", "6"):
         raise ValueError(f"MTTDL here covers RAID 5 and RAID 6 (got {level!r})")
     minimum = 3 if level == "5" else 4
+    _check_mttdl(disks, mttf_hours, mttr_hours)       # whole disks, hours in range
     if disks < minimum:
         raise ValueError(f"RAID {level} needs at least {minimum} disks (got {disks})")
-    if mttf_hours <= 0 or mttr_hours <= 0:
-        raise ValueError("MTTF and MTTR must be > 0 hours")
     if level == "5":
         return mttf_hours ** 2 / (disks * (disks - 1) * mttr_hours)
     return mttf_hours ** 3 / (disks * (disks - 1) * (disks - 2) * mttr_hours ** 2)
 # --8<-- [end:mttdl]
+
+
+MAX_DISK_BYTES = 2**64       # bounds of this calculator (16 EiB per disk; hours up to 10^12)
+MAX_HOURS = 1e12
+
+
+def _positive_number(name: str, value: float, most: float) -> None:
+    """A finite number above 0 and at most `most` (int, float or Fraction; not bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) \
+            or not 0 < value <= most:                     # also refuses nan
+        raise ValueError(f"{name} must be > 0 and at most {most:g} (a bound of this calculator), "
+                         f"got {_short(value)}")
+
+
+def _check_plan(sizes: Sequence[int], disk_iops: float, rebuild_bytes_per_s: float,
+                ure_per_bit: float, groups: int) -> None:
+    """plan()'s numbers: whole positive disk sizes, finite rates, a probability, whole groups."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise ValueError(f"sizes must be a list of byte counts, got {type(sizes).__name__}")
+    if len(sizes) > MAX_DISKS:
+        raise ValueError(f"too many disks: accepted up to {MAX_DISKS} (got {len(sizes)})")
+    for s in sizes:
+        if type(s) is not int or not 0 < s <= MAX_DISK_BYTES:
+            raise ValueError(f"disk sizes must be positive whole byte counts up to 2**64 (16 EiB, a "
+                             f"bound of this calculator); got {_short(s)}")
+    _positive_number("disk_iops (random IOPS of one disk)", disk_iops, 1e9)
+    _positive_number("rebuild_bytes_per_s (rebuild rate)", rebuild_bytes_per_s, 1e15)
+    if isinstance(ure_per_bit, bool) or not isinstance(ure_per_bit, (int, float, Fraction)) \
+            or not 0 <= ure_per_bit < 1:
+        raise ValueError(f"ure_per_bit must be in [0, 1) (got {_short(ure_per_bit)})")
+    if type(groups) is not int or groups > MAX_DISKS:
+        raise ValueError(f"groups must be a whole number of sub-arrays, at most {MAX_DISKS} "
+                         f"(got {_short(groups)})")
+
+
+def _check_mttdl(disks: int, mttf_hours: float, mttr_hours: float) -> None:
+    if type(disks) is not int or disks > MAX_DISKS:
+        raise ValueError(f"disks must be a whole number up to {MAX_DISKS} (got {_short(disks)})")
+    _positive_number("MTTF hours", mttf_hours, MAX_HOURS)
+    _positive_number("MTTR hours", mttr_hours, MAX_HOURS)
+    if mttr_hours < 1e-3:
+        raise ValueError(f"MTTR hours must be at least 0.001 (3.6 s, a bound of this calculator), "
+                         f"got {mttr_hours!r}")
 
 
 # --8<-- [start:xfs]
@@ -454,6 +549,9 @@ def xfs_stripe_geometry(level: str, disks: int, chunk_bytes: int) -> tuple[int, 
     ValueError: stripe geometry applies to striped levels 0, 4, 5, 6, 10 (got '1')
     """
     level = str(level).upper().removeprefix("RAID")
+    for name, value in (("disks", disks), ("chunk size", chunk_bytes)):
+        if type(value) is not int or not 0 < value <= MAX_DISK_BYTES:
+            raise ValueError(f"{name} must be a whole number 1..2**64 (got {_short(value)})")
     data = {"0": disks, "4": disks - 1, "5": disks - 1, "6": disks - 2, "10": disks // 2}
     if level not in data:
         raise ValueError(f"stripe geometry applies to striped levels 0, 4, 5, 6, 10 (got {level!r})")
@@ -484,10 +582,17 @@ def parse_size(text: str) -> int:
     ...
     ValueError: bad size '-1TB': use a positive number with an optional unit (B, KB..PB, KiB..PiB)
     """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not m or m.group(2).upper() not in _UNITS or float(m.group(1)) <= 0:
-        raise ValueError(f"bad size {text!r}: use a positive number with an optional unit (B, KB..PB, KiB..PiB)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).upper() not in _UNITS or Fraction(m.group(1)) <= 0:
+        raise ValueError(f"bad size {text[:40]!r}: use a positive number with an optional unit (B, KB..PB, KiB..PiB)")
+    if len(m.group(1).split(".")[0].lstrip("0")) > 20:     # more digits than 2**64 has: stop early
+        raise ValueError(f"size {text[:30]!r}... too large: accepted up to 2**64 bytes (16 EiB, a bound "
+                         "of this calculator)")
+    size = int(Fraction(m.group(1)[:60]) * _UNITS[m.group(2).upper()])
+    if not 0 < size <= MAX_DISK_BYTES:
+        raise ValueError(f"size {text!r} is {size} bytes: accepted 1 byte up to 2**64 bytes (16 EiB, a "
+                         "bound of this calculator)")
+    return size
 
 
 def _expand_sizes(items: Sequence[str]) -> list[int]:
@@ -555,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s, row in enumerate(rows):
                 print(f"{s:>6} " + " ".join(f"{cell:>6}" for cell in row))
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"raid.py: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,11 +124,94 @@ def test_raid6_pq_on_blocks_longer_than_a_slice():
     assert raid.raid6_pq(blocks) == (raid.xor_parity(blocks), _q_by_tables(blocks))
 
 
-def test_raid6_pq_with_more_blocks_than_g_has_powers():
-    # g^255 = g^0: block 255 and block 0 get the same coefficient (why md stops at 255)
+def test_raid6_pq_takes_255_data_blocks_and_refuses_256():
+    # Anvin, "The mathematics of RAID-6", section 1: "GF(2^8) allows for a maximum of 257 drives,
+    # 255 (2^8-1) of which can be data drives".  g^255 = g^0, so with 256 blocks block 255 would
+    # share block 0's coefficient.
+    assert raid.EXP[255] == raid.EXP[0] == 1
     rng = random.Random(255)
-    blocks = [rng.randbytes(4) for _ in range(600)]   # past EXP, which holds g^0..g^509
-    assert raid.raid6_pq(blocks)[1] == _q_by_tables(blocks)
+    blocks = [rng.randbytes(4) for _ in range(255)]
+    p, q = raid.raid6_pq(blocks)
+    assert (p, q) == (raid.xor_parity(blocks), _q_by_tables(blocks))
+    # the last block's coefficient is g^254 = g^-1 = 0x8e (1/x, as in the _div_g test)
+    one_hot = [bytes(1)] * 254 + [b"\x01"]
+    assert raid.raid6_pq(one_hot)[1] == b"\x8e"
+    for k in (256, 600):
+        with pytest.raises(ValueError, match=rf"at most 255 data blocks per stripe \(got {k}\)"):
+            raid.raid6_pq(blocks + [bytes(4)] * (k - 255))
+
+
+def test_raid6_recover_refuses_more_than_255_data_blocks_instead_of_failing_inside():
+    """Before the limit, 300 blocks with two lost data blocks 256 apart ended in an IndexError
+    or a wrong answer; now the stripe is refused before any arithmetic."""
+    blocks = [bytes([i % 256]) for i in range(300)]
+    damaged = [None if i in (3, 290) else b for i, b in enumerate(blocks)]
+    with pytest.raises(ValueError, match=r"at most 255 data blocks per stripe \(got 300\)"):
+        raid.raid6_recover(damaged, b"\x00", b"\x00")
+    with pytest.raises(ValueError, match=r"at most 255 data blocks per stripe \(got 256\)"):
+        raid.raid6_recover(blocks[:256], None, None)     # even when only P and Q are lost
+
+
+def test_raid6_recover_at_255_blocks_rebuilds_the_first_and_last():
+    rng = random.Random(2)
+    blocks = [rng.randbytes(3) for _ in range(255)]
+    p, q = raid.raid6_pq(blocks)
+    damaged = [None if i in (0, 254) else b for i, b in enumerate(blocks)]
+    assert raid.raid6_recover(damaged, p, q) == blocks
+    damaged = [None if i == 254 else b for i, b in enumerate(blocks)]
+    assert raid.raid6_recover(damaged, None, q) == blocks
+
+
+@pytest.mark.parametrize("blocks, p, q, message", [
+    ([b"ab", None], b"abc", b"ab", r"same length \(got data block 0 2 B, P 3 B, Q 2 B\)"),
+    ([b"ab", None], b"ab", b"a", r"same length \(got data block 0 2 B, P 2 B, Q 1 B\)"),
+    ([b"ab", b"abc", None], None, b"ab", r"same length \(got lengths \[2, 3\]\)"),
+    ([None, None], None, None, r"at most 2 lost blocks|nothing left to rebuild from"),
+    ([], b"a", b"a", r"need at least 1 data block"),
+    ([b"ab", "ab"], b"ab", b"ab", r"block 1 of blocks must be bytes, got str"),
+    ([b"ab", 7], b"ab", b"ab", r"block 1 of blocks must be bytes, got int"),
+    ([b"ab", None], "ab", b"ab", r"P must be bytes or None \(lost\), got str"),
+    ([b"ab", None], b"ab", 0, r"Q must be bytes or None \(lost\), got int"),
+    (b"abab", b"ab", b"ab", r"blocks must be a list of blocks \(bytes\), got bytes"),
+])
+def test_raid6_recover_names_what_is_wrong_with_its_input(blocks, p, q, message):
+    with pytest.raises(ValueError, match=message):
+        raid.raid6_recover(blocks, p, q)
+
+
+@pytest.mark.parametrize("a, b, bad", [(256, 3, "a"), (3, 256, "b"), (-1, 3, "a"), (3, -1, "b"),
+                                       (2.0, 3, "a"), (3, 1.5, "b"), (True, 3, "a"), (3, None, "b"),
+                                       (10**400, 1, "a")])
+def test_gf_mul_refuses_what_is_not_a_byte_and_names_the_argument(a, b, bad):
+    """256 was an IndexError (LOG has 256 entries) and -1 silently read LOG[-1]: gf_mul(-1, 3)
+    returned 28, a product of nothing.  A float was a TypeError."""
+    with pytest.raises(ValueError, match=rf"^{bad} must be a byte, a whole number 0\.\.255"):
+        raid.gf_mul(a, b)
+
+
+@pytest.mark.parametrize("c", [256, -1, 2.0, False, 10**400])
+def test_gf_mul_block_refuses_a_constant_that_is_not_a_byte(c):
+    with pytest.raises(ValueError, match=r"^c must be a byte, a whole number 0\.\.255"):
+        raid.gf_mul_block(c, b"ab")
+    with pytest.raises(ValueError, match=r"block must be bytes, got str"):
+        raid.gf_mul_block(2, "ab")          # str.translate would have returned a garbled str
+    assert raid.gf_mul_block(255, bytearray(b"\x01\x02")) == bytes([255, raid.gf_mul(255, 2)])
+
+
+@pytest.mark.parametrize("a", [0, 256, -1, 2.0, True])
+def test_gf_inv_accepts_only_bytes_1_to_255(a):
+    with pytest.raises(ValueError, match=r"only bytes 1\.\.255 have an inverse"):
+        raid.gf_inv(a)
+    assert raid.gf_inv(1) == 1 and raid.gf_mul(raid.gf_inv(255), 255) == 1
+
+
+def test_stripe_blocks_must_be_bytes():
+    for fn in (raid.xor_parity, raid.raid6_pq):
+        with pytest.raises(ValueError, match=r"block 0 of blocks must be bytes, got str"):
+            fn(["ab", "cd"])
+        with pytest.raises(ValueError, match=r"blocks must be a list of blocks"):
+            fn(b"abcd")
+    assert raid.xor_parity([bytearray(b"\x01"), b"\x03"]) == b"\x02"
 
 
 def test_raid6_recover_refuses_three_lost_blocks():
@@ -305,3 +389,63 @@ def test_xfs_stripe_geometry_uses_data_disks_only():
         raid.xfs_stripe_geometry("5", 4, 1000)
     with pytest.raises(ValueError, match="striped levels"):
         raid.xfs_stripe_geometry("1", 2, 4096)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: raid.md_map_chunk(1.5, 5, 4), r"chunk number must be a whole number >= 0 \(got 1\.5\)"),
+    (lambda: raid.md_map_chunk(-1, 5, 4), r"chunk number must be a whole number >= 0 \(got -1\)"),
+    (lambda: raid.md_map_chunk(1, 5, 4.0), r"member disks must be a whole number \(got 4\.0\)"),
+    (lambda: raid.md_map_chunk(1, 5.0, 4), r"defined for RAID levels 4, 5 and 6 \(got 5\.0\)"),
+    (lambda: raid.md_layout_table(5, 4, 3.0), r"1\.\.10000 stripes \(got 4 disks, 3\.0 stripes\)"),
+    (lambda: raid.plan("5", [1.5e12] * 4), r"positive whole byte counts up to 2\*\*64 .*got 1500000000000\.0"),
+    (lambda: raid.plan("5", [10**400] * 4), r"up to 2\*\*64 .*got 1000000000000000000000000000000000000\.\.\.$"),
+    (lambda: raid.plan("5", [10**12] * 4, disk_iops=float("nan")), r"disk_iops .* must be > 0 .*got nan"),
+    (lambda: raid.plan("5", [10**12] * 4, disk_iops=float("inf")), r"disk_iops .* must be > 0 and at most 1e\+09"),
+    (lambda: raid.plan("5", [10**12] * 4, rebuild_bytes_per_s=float("inf")), r"rebuild_bytes_per_s .*got inf"),
+    (lambda: raid.plan("5", [10**12] * 4, ure_per_bit=True), r"ure_per_bit must be in \[0, 1\) \(got True\)"),
+    (lambda: raid.plan("50", [10**12] * 6, groups=2.0), r"groups must be a whole number .*got 2\.0"),
+    (lambda: raid.plan("50", [10**12] * 6, groups=10**400), r"groups must be .*at most 1024"),
+    (lambda: raid.plan("0", [1] * 1025), r"too many disks: accepted up to 1024 \(got 1025\)"),
+    (lambda: raid.mttdl_hours("5", 8.5, 1e6, 24), r"disks must be a whole number up to 1024 \(got 8\.5\)"),
+    (lambda: raid.mttdl_hours("6", 10**400, 1e6, 24), r"disks must be a whole number up to 1024"),
+    (lambda: raid.mttdl_hours("6", 8, 1e300, 24), r"MTTF hours must be > 0 and at most 1e\+12"),
+    (lambda: raid.mttdl_hours("6", 8, float("nan"), 24), r"MTTF hours .*got nan"),
+    (lambda: raid.mttdl_hours("6", 8, 1e6, 1e-300), r"MTTR hours must be at least 0\.001"),
+    (lambda: raid.xfs_stripe_geometry("5", 4.0, 512 * 1024), r"disks must be a whole number 1\.\.2\*\*64"),
+    (lambda: raid.xfs_stripe_geometry("5", 4, 524288.0), r"chunk size must be a whole number"),
+    (lambda: raid.parse_size("9" * 400 + "TB"), r"too large: accepted up to 2\*\*64 bytes"),
+    (lambda: raid.parse_size("17EiB"), r"bad size"),
+    (lambda: raid.parse_size("20000PB"), r"is 20000000000000000000 bytes: accepted 1 byte up to 2\*\*64"),
+])
+def test_numbers_out_of_range_or_of_the_wrong_kind_are_a_value_error(call, message):
+    """Each was a TypeError, an OverflowError, a ZeroDivisionError (MTTR^2 underflowing to 0)
+    or a silently accepted float before."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_plan_still_takes_the_largest_accepted_numbers():
+    r = raid.plan("6", [2**64] * 4, disk_iops=1e9, rebuild_bytes_per_s=1e15)
+    assert r.usable_bytes == 2 * 2**64          # two data disks of 16 EiB
+    assert raid.parse_size("16PiB") == 16 * 2**50
+    assert raid.parse_size("18446744073709551616") == 2**64
+    # MTTDL at the bounds stays finite: MTTF^3 / (n (n-1) (n-2) MTTR^2) = 1e36 / (24 * 1e-6)
+    assert raid.mttdl_hours("6", 4, 1e12, 1e-3) == pytest.approx(1e36 / 24 / 1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["calc", "--level", "5", "9" * 400 + "TB", "1TB", "1TB"], r"too large: accepted up to 2\*\*64 bytes"),
+    (["calc", "--level", "5", "3x1TB", "--disk-iops", "nan"], r"disk_iops .* must be > 0 .*got nan"),
+    (["calc", "--level", "5", "3x1TB", "--disk-iops", "1e999"], r"disk_iops .* must be > 0 .*got inf"),
+    (["calc", "--level", "5", "3x1TB", "--rebuild-mb-s", "1e308"], r"rebuild_bytes_per_s .*got inf"),
+    (["calc", "--level", "5", "3x1TB", "--ure", "inf"], r"ure_per_bit must be in \[0, 1\) \(got inf\)"),
+    (["calc", "--level", "50", "6x1TB", "--groups", "9" * 400], r"groups must be .*at most 1024"),
+    (["calc", "--level", "5", "2x4TB"], r"RAID 5 needs at least 3 disks \(got 2\)"),
+    (["layout", "--level", "6", "--disks", "3"], r"RAID 6 needs at least 4 member disks \(got 3\)"),
+    (["layout", "--level", "5", "--disks", "4", "--stripes", "1" + "0" * 400], r"1\.\.10000 stripes"),
+])
+def test_cli_bad_numbers_give_one_line_naming_the_script(args, message):
+    proc = subprocess.run([sys.executable, str(SNIPPET), *args], capture_output=True, text=True, timeout=60)
+    lines = proc.stderr.splitlines()
+    assert (proc.returncode, proc.stdout, len(lines)) == (2, "", 1), proc.stderr
+    assert lines[0].startswith("raid.py: ") and re.search(message, lines[0]), lines[0]
