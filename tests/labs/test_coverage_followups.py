@@ -18,11 +18,11 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 
 from labkit import loop_device, make_image, mounted, need_tools, run
+from pagekit import find_run, page_fences
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,37 +31,20 @@ VIRT = ROOT / "docs" / "virtualization" / "index.md"
 TUNING = ROOT / "docs" / "virtualization" / "host-tuning.md"
 
 
-def _console_lines(page: Path, first_command: str) -> list[str]:
-    """The console block (dedented) that contains `first_command`, as lines."""
-    text = page.read_text(encoding="utf-8")
-    for block in re.findall(r"```console\n(.*?)\n\s*```", text, re.S):
-        block = textwrap.dedent(block)
-        if first_command in block:
-            return block.splitlines()
-    raise AssertionError(f"no console block with {first_command!r} on {page.name}")
-
-
-def _output_after(lines: list[str], command: str) -> list[str]:
-    """The output lines that follow the prompt line ending with `command`."""
-    i = next(n for n, l in enumerate(lines) if l[:2] in ("# ", "$ ") and l.endswith(command))
-    out = []
-    for line in lines[i + 1:]:
-        if line[:2] in ("# ", "$ "):
-            break
-        out.append(line)
-    return out
+def _output_after(page: Path, command: str) -> list[str]:
+    """The output lines the page shows under `command` in a console block."""
+    return list(find_run(page_fences(page), command).output_lines)
 
 
 def test_xfs_geometry_for_8191_pib_and_off_t_limit(tmp_path):
     need_tools("mkfs.xfs", "truncate")
-    page = _console_lines(USAGE, "truncate -s 8191P mnt/big.img")
     img = make_image(tmp_path / "host.img", 512 << 20)
     run(["mkfs.xfs", "-q", str(img)])
     with loop_device(img, partitions=False) as dev, mounted(dev, tmp_path / "mnt"):
         run(["truncate", "-s", "8191P", "mnt/big.img"], cwd=tmp_path)
         out = subprocess.run("mkfs.xfs -N mnt/big.img | grep -E 'agcount|blocks='", shell=True,
                              cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-        assert out.splitlines() == _output_after(page, "mkfs.xfs -N mnt/big.img | grep -E 'agcount|blocks='")
+        assert out.splitlines() == _output_after(USAGE, "mkfs.xfs -N mnt/big.img | grep -E 'agcount|blocks='")
         assert "blocks=2251524935778304," in out and 2251524935778304 == 8191 * 2**50 // 4096
         assert "agcount=8387585, agsize=268435455 blks" in out and 268435455 == 2**28 - 1
         r = subprocess.run(["truncate", "-s", "8192P", "mnt/big2.img"], cwd=tmp_path,
@@ -69,25 +52,22 @@ def test_xfs_geometry_for_8191_pib_and_off_t_limit(tmp_path):
         assert r.returncode != 0
         plain = str.maketrans("\u2018\u2019", "''")   # coreutils quotes with ‘’ only in UTF-8 locales
         assert (r.stderr.strip().translate(plain)
-                == _output_after(page, "truncate -s 8192P mnt/big2.img")[0].translate(plain))
+                == _output_after(USAGE, "truncate -s 8192P mnt/big2.img")[0].translate(plain))
         assert 8192 * 2**50 == 2**63                     # one past the largest signed 64-bit off_t
 
 
 def test_thp_demo_follows_the_hosts_thp_mode(tmp_path):
     mode_text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
     mode = re.search(r"\[(\w+)\]", mode_text).group(1)
-    text = TUNING.read_text(encoding="utf-8")
-    code = re.search(r'```text title="thp_demo.py"\n(.*?)\n\s*```', text, re.S).group(1)
     script = tmp_path / "thp_demo.py"
-    script.write_text(textwrap.dedent(code) + "\n")
+    script.write_text(next(f.body for f in page_fences(TUNING) if f.title == "thp_demo.py"))
     out = run([sys.executable, str(script)]).stdout.split("\n")
     plain = int(re.match(r"plain\s+(\d+) kB", out[0]).group(1))
     advised = int(re.match(r"madvise\s+(\d+) kB", out[1]).group(1))
     if mode == "madvise":
         assert plain == 0 and advised > 0
         # the page's run (this machine's kind): all 64 MiB in huge pages
-        assert "madvise 65536 kB" in _output_after(_console_lines(TUNING, "python3 thp_demo.py"),
-                                                    "python3 thp_demo.py")
+        assert "madvise 65536 kB" in _output_after(TUNING, "python3 thp_demo.py")
     elif mode == "always":
         assert plain > 0 and advised > 0
     else:
@@ -104,8 +84,7 @@ def test_nocloud_seed_has_the_cidata_label(tmp_path):
     _seed_files(tmp_path)
     run("xorriso -as mkisofs -o seed.iso -V cidata -J -r user-data meta-data", cwd=tmp_path)
     out = run(["blkid", "-p", "-s", "LABEL", "-s", "TYPE", "seed.iso"], cwd=tmp_path).stdout.strip()
-    page = _console_lines(VIRT, "blkid -p -s LABEL -s TYPE seed.iso")
-    assert out == _output_after(page, "blkid -p -s LABEL -s TYPE seed.iso")[0]
+    assert out == _output_after(VIRT, "blkid -p -s LABEL -s TYPE seed.iso")[0]
     assert out == 'seed.iso: LABEL="cidata" TYPE="iso9660"'
 
 

@@ -22,16 +22,17 @@ import re
 import secrets
 import socket
 import subprocess
-import textwrap
 from pathlib import Path
 
 
 from labkit import make_image, need_root, need_tools, run
+from pagekit import find_run, page_fences
 
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_PATH = ROOT / "docs" / "disks" / "luks.md"
 PAGE = PAGE_PATH.read_text(encoding="utf-8")
+FENCES = page_fences(PAGE_PATH)
 SMALL_KDF = ["--pbkdf", "argon2id", "--pbkdf-memory", "32768", "--pbkdf-parallel", "1",
              "--pbkdf-force-iterations", "4"]
 
@@ -41,18 +42,9 @@ def _cs(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _page_output(command: str) -> list[str]:
-    """The output lines the page shows after the prompt line `# <command>`."""
-    for block in re.findall(r"```console\n(.*?)\n```", PAGE, re.S):
-        lines = textwrap.dedent(block).splitlines()
-        for i, line in enumerate(lines):
-            if line == f"# {command}":
-                out = []
-                for nxt in lines[i + 1:]:
-                    if nxt.startswith("# ") and not nxt.startswith("# Tests are"):
-                        break
-                    out.append(nxt)
-                return out
-    raise AssertionError(f"no `# {command}` on {PAGE_PATH.name}")
+    """The output lines the page shows after the prompt line `# <command>` (cryptsetup benchmark's
+    banner "# Tests are approximate ..." is output, not a prompt)."""
+    return list(find_run(FENCES, command, prompt="#", also_output=("# Tests are ",)).output_lines)
 
 
 HEX_RUN = re.compile(r"(?:[0-9a-f]{2} ){16}")

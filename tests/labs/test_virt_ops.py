@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import virt_fixtures as vf
 from labkit import need_tools, wait_for
+from pagekit import fences
 
 
 VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")   # Debian 12: in qemu-system-common
@@ -54,25 +55,18 @@ def page(name: str) -> str:
 
 def write_files(workdir: Path, text: str) -> None:
     """Write every ```xml/sh/text title="NAME"``` block of the page into workdir."""
-    for info, body in vf.blocks(text):
-        m = re.search(r'title="([^"/]+)"', info)
-        if m and info.split()[0] in ("xml", "sh", "text"):
-            (workdir / m.group(1)).write_text(body)
+    for name, body in vf.page_files(text, ("xml", "sh", "text")).items():
+        (workdir / name).write_text(body)
 
 
 def console_block(text: str, first: str) -> list[tuple[str, str]]:
-    """(command, shown output) of the ``$`` lines of the console block whose first command starts with `first`."""
-    for info, body in vf.blocks(text):
-        if not info.startswith("console"):
-            continue
-        runs: list[tuple[str, list[str]]] = []
-        for line in body.splitlines():
-            if line.startswith("$ "):
-                runs.append((line[2:], []))
-            elif runs and not line.startswith(("# ", "guest# ")):
-                runs[-1][1].append(line)
-        if runs and runs[0][0].startswith(first):
-            return [(cmd, "\n".join(out)) for cmd, out in runs]
+    """(command, shown output) of the ``$`` commands of the console block whose first one starts with `first`.
+
+    Its ``#`` and ``guest#`` commands (sketches for a real KVM host) are left out with their output."""
+    for f in fences(text):
+        runs = [run for run in f.runs() if run.prompt == "$"] if f.lang == "console" else []
+        if runs and runs[0].command.startswith(first):
+            return [(run.command, run.output) for run in runs]
     raise AssertionError(f"no console block starting with {first!r}")
 
 

@@ -18,11 +18,10 @@ import re
 import subprocess
 from pathlib import Path
 
+from pagekit import fences
+
 PAGE_DIR = "/tmp/virt-lab"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "virtualization"
-
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                   re.M | re.S)
 
 _MASKS = [
     (re.compile(r"CPU time:( +)\d+\.\ds"), r"CPU time:\1<CPU>"),
@@ -45,44 +44,16 @@ def mask(text: str) -> str:
     return text
 
 
-def blocks(page: str) -> list[tuple[str, str]]:
-    """Return (info string, body) for every fenced block of a page, indentation removed."""
-    out = []
-    for m in FENCE.finditer(page):
-        indent = m.group("indent")
-        body = "".join(line[len(indent):] if line.startswith(indent) else line
-                       for line in m.group("body").splitlines(keepends=True))
-        out.append((m.group("info").strip(), body))
-    return out
-
-
-def page_files(page: str) -> dict[str, str]:
+def page_files(page: str, langs: tuple[str, ...] = ("xml", "text")) -> dict[str, str]:
     """Files the page shows as ```xml title="NAME" blocks (written before the commands run)."""
-    files = {}
-    for info, body in blocks(page):
-        m = re.search(r'title="([^"/]+)"', info)
-        if m and info.split()[0] in ("xml", "text"):
-            files[m.group(1)] = body
-    return files
+    return {f.title: f.body for f in fences(page)
+            if f.lang in langs and f.title and "/" not in f.title}
 
 
 def console_runs(page: str) -> list[tuple[str, str]]:
     """(command, shown output) for every ``$`` command in the page's console blocks."""
-    runs = []
-    for info, body in blocks(page):
-        if not info.startswith("console"):
-            continue
-        cmd, out = None, []
-        for line in body.splitlines(keepends=True):
-            if line.startswith("$ "):
-                if cmd is not None:
-                    runs.append((cmd, "".join(out)))
-                cmd, out = line[2:].rstrip("\n"), []
-            elif cmd is not None:
-                out.append(line)
-        if cmd is not None:
-            runs.append((cmd, "".join(out)))
-    return runs
+    return [(run.command, run.output) for f in fences(page) if f.lang == "console"
+            for run in f.runs() if run.prompt == "$"]
 
 
 def run_in(workdir: Path, cmd: str, timeout: float = 60) -> str:
