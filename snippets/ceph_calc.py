@@ -105,9 +105,21 @@ def pgs_per_osd(pg_nums_and_sizes: Sequence[tuple[int, int]], osds: int) -> floa
     >>> pgs_per_osd([(4096, 3)], 100)
     122.88
     """
-    _check_int("osds", osds, 1, 100_000)
+    _check_pgs(pg_nums_and_sizes, osds)
     return sum(pg * size for pg, size in pg_nums_and_sizes) / osds
 # --8<-- [end:pgcount]
+
+
+def _check_pgs(pg_nums_and_sizes: Sequence[tuple[int, int]], osds: int) -> None:
+    """pgs_per_osd()'s input: (pg_num, size) pairs of whole numbers in Ceph's ranges."""
+    _check_int("osds", osds, 1, 100_000)
+    if len(pg_nums_and_sizes) > 10_000:
+        raise ValueError(f"at most 10000 pools (got {len(pg_nums_and_sizes)})")
+    for pair in pg_nums_and_sizes:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ValueError(f"each pool must be a (pg_num, size) pair (got {pair!r:.40})")
+        _check_int("pg_num", pair[0], 1, 1 << 31)
+        _check_int("size", pair[1], 1, 64)
 
 
 # --8<-- [start:autoscale]

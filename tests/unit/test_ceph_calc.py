@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,75 @@ def test_script_exit_status_2_without_traceback():
     ok = subprocess.run([sys.executable, str(ROOT / "snippets" / "ceph_calc.py"), "pg",
                          "--osds", "100", "--size", "3"], capture_output=True, text=True)
     assert ok.stdout.startswith("100 OSDs x 100 x 1 / 3 = 3333.3 -> pg_num 4096")
+
+
+# --- hostile numbers (issue 18): a ValueError naming the value, never ZeroDivisionError or nan ---
+@pytest.mark.parametrize("pool, message", [
+    (cc.Pool("rbd", 0, 0.3, 32), r"pool 'rbd' size must be between 1\.0 and 64\.0 \(got 0\)"),
+    (cc.Pool("rbd", 0.0, 0.3, 32), r"pool 'rbd' size .*\(got 0\.0\)"),
+    (cc.Pool("rbd", math.nan, 0.3, 32), r"pool 'rbd' size .*\(got nan\)"),
+    (cc.Pool("rbd", True, 0.3, 32), r"pool 'rbd' size .*\(got True\)"),
+    (cc.Pool("rbd", 3, math.inf, 32), r"capacity_ratio must be between 0\.0 and 1000\.0 \(got inf\)"),
+    (cc.Pool("rbd", 3, -math.inf, 32), r"capacity_ratio .*\(got -inf\)"),
+    (cc.Pool("rbd", 3, math.nan, 32), r"capacity_ratio .*\(got nan\)"),
+    (cc.Pool("rbd", 3, 0.3, 32, bias=math.inf), r"bias .*\(got inf\)"),
+    (cc.Pool("rbd", 3, 0.3, 32.0), r"pg_num must be between 1 and 2147483648 \(got 32\.0\)"),
+    (cc.Pool("rbd", 3, 0.3, 32, pg_num_min=1.5), r"pg_num_min .*\(got 1\.5\)"),
+    (cc.Pool("rbd", 3, 0.3, 32, pg_num_max=2**40), r"pg_num_max .*\(got 1099511627776\)"),
+])
+def test_autoscale_refuses_pool_numbers_that_would_divide_by_zero_or_give_nan(pool, message):
+    """Size 0 was a ZeroDivisionError (ideal = used_pg / size); an infinite or nan ratio made
+    nearest_power_of_two(inf) fail or every later pool's share nan."""
+    with pytest.raises(ValueError, match=message):
+        cc.autoscale(12, [pool])
+
+
+@pytest.mark.parametrize("osds, target, threshold, message", [
+    (12.0, 100, 3.0, r"osd_count must be between 1 and 100000 \(got 12\.0\)"),
+    (True, 100, 3.0, r"osd_count .*\(got True\)"),
+    (12, math.inf, 3.0, r"target_per_osd .*\(got inf\)"),
+    (12, 100, math.nan, r"threshold must be between 2\.0 and 1000\.0 \(got nan\)"),
+])
+def test_autoscale_refuses_bad_root_numbers(osds, target, threshold, message):
+    with pytest.raises(ValueError, match=message):
+        cc.autoscale(osds, [cc.Pool("rbd", 3, 0.3, 32)], target, threshold)
+
+
+def test_autoscale_at_the_largest_accepted_ratio_by_hand():
+    # 12 OSDs x 100 = 1200 PG copies; ratio 1000: ideal = 1000 x 1200 / 3 = 400000, between
+    # 2^18 = 262144 (137856 away) and 2^19 = 524288 (124288 away): 524288
+    a = cc.autoscale(12, [cc.Pool("rbd", 3, 1000.0, 32)])[0]
+    assert (a.ideal, a.final, a.would_adjust) == (400000.0, 524288, False)   # ratio > 1: no change
+
+
+@pytest.mark.parametrize("pairs, osds, message", [
+    ([(10**400, 3)], 100, r"pg_num must be between 1 and 2147483648 \(got 1000"),
+    ([(4096, 10**400)], 100, r"size must be between 1 and 64"),
+    ([(4096.0, 3)], 100, r"pg_num .*\(got 4096\.0\)"),
+    ([(4096, 3, 1)], 100, r"each pool must be a \(pg_num, size\) pair"),
+    ([(4096, 3)], 0, r"osds must be between 1 and 100000 \(got 0\)"),
+])
+def test_pgs_per_osd_refuses_numbers_past_cephs_ranges(pairs, osds, message):
+    """10**400 PGs was an OverflowError (integer division result too large for a float)."""
+    with pytest.raises(ValueError, match=message):
+        cc.pgs_per_osd(pairs, osds)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pg", "--osds", "100", "--size", "0"], r"size must be between 1 and 32 \(got 0\)"),
+    (["pg", "--osds", "100", "--share", "nan"], r"data_share must be between 0\.0 and 1\.0 \(got nan\)"),
+    (["pg", "--osds", "100", "--share", "inf"], r"data_share .*\(got inf\)"),
+    (["pg", "--osds", "2.5"], r"argument --osds: invalid int value: '2\.5'"),
+    (["capacity", "--raw", "inf"], r"raw_bytes must be between 0 and 1e\+21 \(got inf\)"),
+    (["capacity", "--raw", "nanT"], r"raw_bytes .*\(got nan\)"),
+    (["capacity", "--raw", "100T", "--hosts", "1"], r"hosts must be 0 \(no reserve\) or at least 2"),
+    (["durability", "--p", "inf"], r"p must be between 0\.0 and 1\.0 \(got inf\)"),
+    (["durability", "--p", "0.01", "--m", "9" * 400], r"m must be between 0 and 64"),
+])
+def test_cli_hostile_numbers_give_one_line(args, message):
+    """The message names the script (argparse's own errors name the subcommand too)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "snippets" / "ceph_calc.py"), *args],
+                          capture_output=True, text=True, timeout=60)
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("usage:", " "))]
+    assert (proc.returncode, proc.stdout, len(lines)) == (2, "", 1), proc.stderr
+    assert re.match(r"ceph_calc\.py( pg)?: ", lines[0]) and re.search(message, lines[0]), lines[0]
