@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -111,6 +112,47 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop(proc: subprocess.Popen | int, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Stop a process a lab started, by its PID: `sig` (SIGTERM), up to `grace` seconds to exit,
+    then SIGKILL.
+
+    `proc` is the Popen of a child (waited for, so no zombie is left) or the bare PID of a
+    daemon that detached itself and wrote a pid file (watched in /proc until it is gone).
+    A process that has already exited is left alone.  If even SIGKILL does not end it
+    within 10 s, the error says so (subprocess.TimeoutExpired or AssertionError).
+    """
+    if isinstance(proc, subprocess.Popen):
+        if proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        return
+    for signum, timeout in ((sig, grace), (signal.SIGKILL, 10.0)):
+        if not alive(proc):
+            return
+        try:
+            os.kill(proc, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while alive(proc) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if alive(proc):
+        raise AssertionError(f"PID {proc} still runs 10 s after SIGKILL")
 
 
 def ofd_locks_on(path: Path) -> list[str]:

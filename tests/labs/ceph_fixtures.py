@@ -60,9 +60,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 try:  # imported by the test modules (tests/labs on sys.path) or run directly
+    import labkit
     from labkit import need_root, need_tools, wait_for
 except ImportError:  # pragma: no cover - running the file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import labkit
     from labkit import need_root, need_tools, wait_for
 
 NUM_OSDS = 3
@@ -167,7 +169,7 @@ class CephCluster:
         finally:
             out.close()
         self.procs[key] = proc
-        _LIVE_PIDS.add(proc.pid)
+        _LIVE_PROCS.add(proc)
         return proc
 
     def start(self) -> None:
@@ -217,7 +219,7 @@ class CephCluster:
         proc = self.procs[f"osd.{osd_id}"]
         proc.send_signal(sig)
         proc.wait(timeout=30)
-        _LIVE_PIDS.discard(proc.pid)
+        _LIVE_PROCS.discard(proc)
         return proc.pid
 
     def osd_running(self, osd_id: int) -> bool:
@@ -254,7 +256,7 @@ class CephCluster:
         rank = {"rgw": 0, "osd": 1, "mgr": 2, "mon": 3}
         for key in sorted(self.procs, key=lambda k: (rank[k.split(".")[0]], k)):
             # radosgw waits long for in-flight requests on SIGTERM; 2 s is plenty here
-            _stop_pid(self.procs[key], grace=2.0 if key.startswith("rgw.") else 8.0)
+            labkit.stop(self.procs[key], grace=2.0 if key.startswith("rgw.") else 8.0)
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of every daemon log, for failure messages."""
@@ -312,28 +314,15 @@ class RadosGateway:
 
 
 # -- process helpers ----------------------------------------------------------
-_LIVE_PIDS: set[int] = set()
-
-
-def _stop_pid(proc: subprocess.Popen, grace: float = 8.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    _LIVE_PIDS.discard(proc.pid)
+_LIVE_PROCS: set[subprocess.Popen] = set()   # every daemon spawned; labkit.stop() reaps them
 
 
 @atexit.register
 def _kill_leftovers() -> None:
     """Last resort if pytest dies before fixture teardown: SIGKILL our own PIDs."""
-    for pid in list(_LIVE_PIDS):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    for proc in list(_LIVE_PROCS):
+        if proc.poll() is None:          # not reaped yet: the PID is still ours
+            proc.kill()
 
 
 def _check(cmd: list[str]) -> None:
@@ -404,7 +393,7 @@ def _make_rgw(cluster: CephCluster) -> RadosGateway:
     except BaseException:
         proc = cluster.procs.get("rgw.lab")
         if proc is not None:
-            _stop_pid(proc)
+            labkit.stop(proc, grace=8.0)
         raise
     cluster.rgw = rgw
     return rgw
@@ -417,11 +406,11 @@ def rgw_session(ceph_cluster: CephCluster) -> Iterator[RadosGateway]:
     try:
         yield rgw
     finally:
-        def stop(r: RadosGateway) -> None:
+        def stop_rgw(r: RadosGateway) -> None:
             proc = r.cluster.procs.get("rgw.lab")
             if proc is not None:
-                _stop_pid(proc, grace=2.0)
-        _release(_RGW, stop)
+                labkit.stop(proc, grace=2.0)
+        _release(_RGW, stop_rgw)
 
 
 if __name__ == "__main__":  # manual smoke run: start, show, stop

@@ -26,12 +26,12 @@ Two facts measured on this machine shape the setup:
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 
+import labkit
 from labkit import need_root, need_tools, run, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,18 +48,6 @@ chown _rpc /run/rpcbind 2>/dev/null || true
 touch "$1"
 exec sleep 100000
 """
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after `timeout` seconds; always reap the PID."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 class LoopbackNamespace:
@@ -81,7 +69,7 @@ class LoopbackNamespace:
             if not ready.exists():
                 raise AssertionError("namespace setup failed: " + self.holder.stderr.read().decode())
         except BaseException:
-            _stop(self.holder)
+            labkit.stop(self.holder)
             raise
 
     def prefix(self) -> list[str]:
@@ -106,15 +94,15 @@ class LoopbackNamespace:
         return proc
 
     def stop(self, proc: subprocess.Popen) -> None:
-        _stop(proc)
+        labkit.stop(proc)
         if proc in self.daemons:
             self.daemons.remove(proc)
 
     def close(self) -> None:
         for proc in reversed(self.daemons):
-            _stop(proc)
+            labkit.stop(proc)
         self.daemons.clear()
-        _stop(self.holder)
+        labkit.stop(self.holder)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from ceph_fixtures import CephCluster, free_port
+import labkit
 from labkit import need_root, need_tools, run, wait_for
 
 
@@ -290,13 +291,8 @@ class ThreeMons:
 
     def stop(self, mon: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.get(mon)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if proc is not None:
+            labkit.stop(proc, grace=30, sig=sig)
 
     def create(self) -> None:
         for sub in ("run", "log", "mon"):

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 import pytest
 
 from disks_fixtures import ext4_image
-from labkit import loop_device, make_image, mounted, need_tools, run, wait_for
+from labkit import loop_device, make_image, mounted, need_tools, run, stop, wait_for
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,12 +80,6 @@ def _wait_log(k: Kmsg, pattern: str) -> str:
 
 def _options(target: Path) -> list[str]:
     return run(["findmnt", "-no", "OPTIONS", str(target)]).stdout.strip().split(",")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
 
 
 def _is_mounted(target: Path) -> bool:
@@ -208,7 +202,7 @@ def busy_fs(tmp_path):
             yield dev, mnt, procs
         finally:
             for proc in procs:
-                _stop(proc)
+                stop(proc, grace=60, sig=signal.SIGKILL)
             for _ in range(3):
                 if not _is_mounted(mnt):
                     break
@@ -252,7 +246,7 @@ def test_busy_mount_found_with_fuser_and_lsof(busy_fs):
     assert re.search(rf"^sleep\s+{proc.pid}\s+root\s+cwd\s+DIR\s.*\s{re.escape(str(mnt / 'dir'))}$",
                      lsof.stdout, re.M), lsof.stdout
 
-    _stop(proc)
+    stop(proc, grace=60, sig=signal.SIGKILL)
     assert run(["umount", str(mnt)], check=False).returncode == 0
     assert not _is_mounted(mnt)
 
@@ -267,7 +261,7 @@ def test_lazy_umount_leaves_the_device_in_use(busy_fs):
     res = run(["e2fsck", "-fy", dev], check=False)
     assert res.returncode == 8 and f"{dev} is in use." in res.stdout + res.stderr
     assert "/dev/loop0 is in use." in PAGE and "\n/dir\n" in PAGE
-    _stop(proc)
+    stop(proc, grace=60, sig=signal.SIGKILL)
     wait_for(lambda: _device_free(dev), timeout=60, what="the lazily detached fs to go away")
 
 

@@ -17,7 +17,6 @@ tpm2-tools 5.4, ovmf 2022.11, strace 6.1.
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import virt_fixtures as vf
-from labkit import need_tools, wait_for
+from labkit import alive, need_tools, stop, wait_for
 from pagekit import fences
 
 
@@ -97,31 +96,13 @@ def replay_block(workdir: Path, page_name: str, first: str) -> dict[str, str]:
     return replay(workdir, console_block(text, first))
 
 
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its parent to reap it counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def stop_pid_file(path: Path) -> None:
-    """Stop the daemon whose PID is in `path`, if it is still running: SIGTERM, then SIGKILL."""
+    """Stop the daemon whose PID is in `path` (qemu-nbd --fork), if it wrote one."""
     try:
         pid = int(path.read_text().strip())
     except (OSError, ValueError):
         return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not alive(pid):
-            return
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            wait_for(lambda: not alive(pid), timeout=60, what=f"PID {pid} to exit")
-        except AssertionError:
-            continue
+    stop(pid, grace=60)
 
 
 # ------------------------------------------------------- backup-sharing.md: incremental backup
@@ -260,8 +241,7 @@ def test_swtpm_manufactured_started_queried_and_stopped(tmp_path):
         wait_for(lambda: not alive(pid), timeout=60, what="swtpm to exit after swtpm_ioctl -s")
         assert (tmp_path / "tpm" / "tpm2-00.permall").stat().st_size > 0
     finally:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        stop(pid, sig=signal.SIGKILL)
 
 
 # ------------------------------------------------------- vm-platform.md: migration compatibility
