@@ -42,6 +42,14 @@ def _positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be at most 2**64 (a bound of this calculator), got {value}")
 
 
+def _count(name: str, value: int) -> None:
+    """A whole number of bytes, copies or chunks: an int (not bool) above 0, at most 2**64."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        _positive(name, value)
+    else:
+        raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
+
+
 MAX_SHARDS = 256          # a bound of this model: k+m and replica counts stay far below
 MAX_KEYS = 10_000_000     # keys counted one by one: about a second
 
@@ -55,9 +63,9 @@ def _whole(name: str, value: int, low: int, high: int) -> None:
 # --8<-- [start:space]
 def stored_bytes(size: int, min_alloc: int = 4096, replicas: int = 3) -> int:
     """Bytes on disk: the object rounded up to whole allocation units, on each replica."""
-    _positive("size", size)
-    _positive("min_alloc", min_alloc)
-    _positive("replicas", replicas)
+    _count("size", size)
+    _count("min_alloc", min_alloc)
+    _count("replicas", replicas)
     return math.ceil(size / min_alloc) * min_alloc * replicas
 
 
@@ -69,10 +77,10 @@ def space_amplification(size: int, min_alloc: int = 4096, replicas: int = 3) -> 
 def ec_space_amplification(size: int, k: int, m: int, min_alloc: int = 4096) -> float:
     """Erasure coding k+m: the object is cut into k data chunks plus m coding chunks,
     each rounded up to min_alloc; for large objects this tends to (k+m)/k."""
-    _positive("size", size)
-    _positive("k", k)
-    if not isinstance(m, int) or m < 0:
-        raise ValueError(f"m must be >= 0 (accepted: 0 or more), got {m!r}")
+    _count("size", size)
+    _count("k", k)
+    if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m <= 2**64:
+        raise ValueError(f"m must be >= 0 (accepted: 0 to 2**64), got {m!r:.40}")
     chunk = math.ceil(size / k)
     return stored_bytes(chunk, min_alloc, k + m) / size
 # --8<-- [end:space]
@@ -82,8 +90,8 @@ def ec_space_amplification(size: int, k: int, m: int, min_alloc: int = 4096) -> 
 def request_seconds(objects: int, rtt_ms: float, concurrency: int = 1) -> float:
     """Lower bound of the time to touch N objects, one request each: N x RTT / concurrency."""
     _positive("rtt_ms", rtt_ms)
-    _positive("concurrency", concurrency)
-    if not isinstance(objects, int) or objects < 0:
+    _count("concurrency", concurrency)
+    if not isinstance(objects, int) or isinstance(objects, bool) or objects < 0:
         raise ValueError(f"objects must be >= 0 (accepted: 0 or more), got {objects!r}")
     if objects > 2**64:
         raise ValueError(f"objects must be at most 2**64 (a bound of this calculator), got {objects}")
@@ -114,7 +122,7 @@ def loss_probability(shards: int, tolerated: int, p: float) -> float:
     3 replicas: shards=3, tolerated=2.  EC k+m: shards=k+m, tolerated=m.
     A simple binomial model: independent failures inside one repair window.
     """
-    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
         raise ValueError(f"p must be a probability (accepted 0..1), got {p!r}")
     _whole("shards", shards, 1, MAX_SHARDS)
     _whole("tolerated", tolerated, 0, MAX_SHARDS)
