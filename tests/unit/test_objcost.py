@@ -7,7 +7,6 @@ import math
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,11 +29,9 @@ def test_loss_probability_at_the_shard_bound_by_hand():
     """256 shards (MAX_SHARDS): with p = 1 every shard fails, so losing more than one is certain:
     only the term i = 256 is not zero (0^0 = 1), C(256, 256) x 1 = 1.  With 255 tolerated only
     all 256 failing loses data: 0.5^256 = 2^-256."""
-    start = time.process_time()
     assert objcost.loss_probability(256, 1, 1) == 1.0
     assert objcost.loss_probability(256, 255, 0.5) == 2.0**-256
     assert objcost.loss_probability(256, 0, 0) == 0.0
-    assert time.process_time() - start < 2
 
 
 @pytest.mark.parametrize("shards, tolerated, p, message", [
@@ -48,11 +45,13 @@ def test_loss_probability_at_the_shard_bound_by_hand():
     (6, 2, math.inf, r"p must be a probability .*got inf"),
     (6, 2, True, r"p must be a probability .*got True"),
 ])
-def test_loss_probability_refuses_quickly(shards, tolerated, p, message):
-    start = time.process_time()
+def test_loss_probability_refuses_before_summing(monkeypatch, shards, tolerated, p, message):
+    """The check comes before the binomial sum: not one C(n, i) is computed."""
+    def no_comb(*args):
+        raise AssertionError(f"math.comb{args} called before the arguments were checked")
+    monkeypatch.setattr(math, "comb", no_comb)
     with pytest.raises(ValueError, match=message):
         objcost.loss_probability(shards, tolerated, p)
-    assert time.process_time() - start < 2
 
 
 def test_moved_fraction_hand_values():
