@@ -103,8 +103,7 @@ class VG:
 
     def extents_for_size(self, size: int) -> int:
         """lvcreate -L SIZE: round UP to whole extents."""
-        if size <= 0:
-            raise ValueError(f"size must be > 0 bytes, got {size}")
+        _check_lv_size(size)
         return self._check(math.ceil(size / self.extent_size))
 
     def extents_for_percent(self, percent: int, of: str) -> int:
@@ -113,8 +112,8 @@ class VG:
         base = {"VG": self.extent_count, "FREE": self.free_count}.get(of)
         if base is None:
             raise ValueError(f"percent of {of!r}: accepted VG or FREE")
-        if not 1 <= percent <= 100:
-            raise ValueError(f"percent must be 1..100, got {percent}")
+        if type(percent) is not int or not 1 <= percent <= 100:
+            raise ValueError(f"percent must be 1..100, got {percent!r}")
         return self._check(min(percent * base // 100, self.free_count))
 
     def lvcreate(self, spec: str) -> int:
@@ -162,6 +161,13 @@ def extents_from_spec(vg: VG, spec: str) -> int:
                          "extents or 1..100 percent)")
     raise ValueError(f"bad spec {spec!r}: accepted -L SIZE, -l N, -l N%VG, -l N%FREE")
 # --8<-- [end:extents]
+
+
+def _check_lv_size(size: int) -> None:
+    """lvcreate -L takes whole bytes (parse_size rounds up), at most 8 EiB like parse_size."""
+    if type(size) is not int or not 0 < size <= 2**63:
+        raise ValueError(f"size must be > 0 whole bytes, at most 2**63 (8 EiB, a bound of this model), "
+                         f"got {size!r:.40}")
 
 
 # --8<-- [start:snapshot]
