@@ -1,4 +1,4 @@
-"""snippets/partition_table.py against sfdisk/sgdisk on the layouts the first twin file does not make.
+"""snippets/partition_table.py against sfdisk/sgdisk on the layouts test_partition_table_sfdisk.py does not make.
 
 Every case builds an image with the real tools (or, for layouts no tool
 writes, by hand with struct, as the comments say), then asks `sfdisk -J`
