@@ -196,7 +196,6 @@ def console_runs(body: str, first_line: int = 1, *, also_output: tuple[str, ...]
     output.  A line that looks like a prompt but is output (a ``# comment`` printed by
     ``cat``) cannot be told apart: pass its start in ``also_output``.  Lines before the
     first prompt belong to no command and are dropped.
-
     """
     runs: list[Run] = []
     lines = body.split("\n")
@@ -212,8 +211,7 @@ def console_runs(body: str, first_line: int = 1, *, also_output: tuple[str, ...]
         command = [m.group("command")]
         i += 1
         while i < len(lines) and (command[-1].endswith("\\") or lines[i].startswith("> ")):
-            command.append(lines[i][2:] if lines[i].startswith("> ") and not command[-1].endswith("\\")
-                           else lines[i])
+            command.append(lines[i][2:] if lines[i].startswith("> ") else lines[i])
             i += 1
         output = []
         while i < len(lines):

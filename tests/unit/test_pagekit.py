@@ -134,6 +134,11 @@ def test_console_runs_split_prompt_command_and_output():
     assert cat.output_lines == ("# comment", "/dev/sdb1 /data ext4 defaults 0 2")
 
 
+def test_a_backslash_continuation_shown_with_the_shells_prompt():
+    [run] = console_runs("$ ls \\\n>   -d /\n/\n")
+    assert (run.command, run.output_lines) == ("ls \\\n  -d /", ("/",))
+
+
 def test_output_that_starts_with_a_prompt_character_but_no_space_is_output():
     [run] = console_runs("$ cat /etc/motd\n#!/bin/sh\n$PATH\n> quoted, but not right after the command\n")
     assert run.output_lines == ("#!/bin/sh", "$PATH", "> quoted, but not right after the command")
