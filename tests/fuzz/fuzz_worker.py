@@ -7,7 +7,7 @@ interpreter per case and runs the same main() the script runs.  Protocol: one JS
 request per line on stdin, one JSON reply per line on stdout.
 
 Requests:
-  {"kind": "cli", "module": "qcow2", "argv": [...], "cwd": DIR, "stdin": FILE or null}
+  {"kind": "cli", "module": "qcow2_tool", "argv": [...], "cwd": DIR, "stdin": FILE or null}
   {"kind": "call", "module": "objcost", "func": "loss_probability", "args": [...], "kwargs": {...}}
   (values of "args"/"kwargs" are decoded by fuzzkit.decode: big ints, nan, inf, bytes, Fractions)
 Reply: {"rc": int or null, "signal": int or null, "seconds": float, "out": PATH, "err": PATH,
@@ -31,8 +31,8 @@ sys.path[:0] = [os.environ.get("FUZZ_SNIPPETS") or os.path.join(HERE, "..", ".."
 import fuzzkit  # noqa: E402
 
 # imported once here, so a forked case starts with them loaded
-PRELOAD = ("qcow2", "partition_table", "rawdisk", "fstab", "exports", "oncrpc", "ceph_calc", "lvm",
-           "disk_limits", "quota", "swap", "overcommit", "objcost", "precopy", "safety")
+PRELOAD = ("qcow2", "qcow2_tool", "partition_table", "rawdisk", "fstab", "exports", "oncrpc", "ceph_calc",
+           "lvm", "disk_limits", "quota", "swap", "overcommit", "objcost", "precopy", "safety")
 
 MEMORY = 1 << 30          # RLIMIT_AS of every case
 DEADLINE = 10             # seconds of wall-clock time per case

@@ -55,13 +55,13 @@ TEMPLATES = {
                  "--downtime-ms", "N", "--max-rounds", "N", "--auto-converge"]],
     "oncrpc": [["rpcinfo", "127.0.0.1", "--port", "PORT", "--timeout", "N", "--udp"],
                ["rpcinfo", "127.0.0.1", "--port", "N"]],
-    "qcow2": [["P"], ["read", "P", "N", "N", "--allow-backing"], ["map", "P"], ["check", "P"]],
+    "qcow2_tool": [["P"], ["read", "P", "N", "N", "--allow-backing"], ["map", "P"], ["check", "P"]],
     "partition_table": [["P", "--sector-size", "N"], ["P", "--check"]],
     "rawdisk": [["P"]],
     "fstab": [["P"]],
     "exports": [["P", "--etab"]],
 }
-STATUSES = {"fstab": (0, 1, 2), "exports": (0, 1, 2), "partition_table": (0, 1, 2), "qcow2": (0, 2, 3)}
+STATUSES = {"fstab": (0, 1, 2), "exports": (0, 1, 2), "partition_table": (0, 1, 2), "qcow2_tool": (0, 2, 3)}
 
 
 def args_case(port: str):
@@ -93,7 +93,7 @@ def args_case(port: str):
         if module == "oncrpc" and "--timeout" not in argv:
             argv += ["--timeout", "1"]
         statuses = STATUSES.get(module, (0, 2))
-        check = module == "qcow2" and argv[:1] == ["check"]
+        check = module == "qcow2_tool" and argv[:1] == ["check"]
         return fuzzkit.Case(module, argv, statuses=statuses, note="arguments",
                             one_line=(lambda out, err: not out) if check else None)
     return make
@@ -168,8 +168,9 @@ CALLS = [
     ("disk_limits", "gpt_entry_array", "nnn"), ("disk_limits", "lba_to_chs", "nnn"),
     ("disk_limits", "check_alignment", "nnnn"),
     ("qcow2", "parse_header", "H"), ("qcow2", "parse_header", "b"), ("qcow2", "l2_cache_bytes", "nn"),
-    ("qcow2", "parse_size", "s"), ("qcow2", "luks_info", "b"), ("qcow2", "probe_format", "b"),
-    ("qcow2", "hexdump", "bn"), ("oncrpc", "record_mark", "bn"), ("rawdisk", "read_ext4", "E"),
+    ("qcow2_tool", "parse_size", "s"), ("qcow2_tool", "luks_info", "b"),
+    ("qcow2_tool", "probe_format", "b"), ("qcow2_tool", "hexdump", "bn"),
+    ("oncrpc", "record_mark", "bn"), ("rawdisk", "read_ext4", "E"),
     ("rawdisk", "read_ext4", "b"), ("rawdisk", "read_mbr", "b"),
     ("fuzz_calls", "autoscale", "nP"), ("fuzz_calls", "lvcreate", "nLV"), ("fuzz_calls", "quota_replay", "nnnQ"),
     ("fuzz_calls", "rpc_reply", "nR"),

@@ -1,5 +1,5 @@
 """Fuzz: qcow2 images made by qemu-img and partition tables made by sfdisk, mutated, read by
-qcow2.py (info, read, map, check), partition_table.py (table, --check, --repair) and rawdisk.py.
+qcow2_tool.py (info, read, map, check), partition_table.py (table, --check, --repair) and rawdisk.py.
 
 The bases are real tools' output (QEMU 7.2's qemu-img and qemu-io, util-linux's sfdisk), so
 the mutations start from every structure those tools write: snapshots, compressed and
@@ -185,7 +185,7 @@ def qcow2_case(bases):
             argv = ["check", "img"]
         # check reports its findings on stdout and stderr, with qemu-img's statuses 0, 2, 3
         statuses = (0, 2, 3) if command == "check" else (0, 2)
-        return fuzzkit.Case("qcow2", argv, statuses=statuses, note=f"{name}: {note}",
+        return fuzzkit.Case("qcow2_tool", argv, statuses=statuses, note=f"{name}: {note}",
                              one_line=(lambda out, err: not out) if command == "check" else None)
     return make
 

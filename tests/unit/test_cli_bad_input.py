@@ -5,7 +5,7 @@ a one-line message on stderr that names the problem, and never a traceback.
 argparse's own errors count as one line: the "usage:" lines it prints first
 are not the message.  A few inputs are not errors for the tool being imitated
 and keep their documented status: an empty or random file is a valid exports
-file to lint (0 clean, 1 problems), fstab.py passes an empty fstab, qcow2.py
+file to lint (0 clean, 1 problems), fstab.py passes an empty fstab, qcow2_tool.py
 reports a non-qcow2 file as "raw" like `qemu-img info`, and rawdisk.py shows
 an image without an MBR as `"mbr_signature": null`.
 
@@ -146,15 +146,15 @@ CASES = [
     c("precopy", ["--memory", HUGE + "GiB", *PC], r"memory must be at most 1 EiB"),
     c("precopy", ["--memory", "8GiB", *PC, "--downtime-ms", "abc"], r"--downtime-ms: invalid int value"),
     c("precopy", ["--bogus"], r"required: --memory"),
-    c("qcow2", [M], r"missing"),
-    c("qcow2", [D], r"adir"),
-    c("qcow2", [E], r"empty", status=(0, 2)),            # qemu-img info: "file format: raw"
-    c("qcow2", [R], r"random", status=(0, 2)),
-    c("qcow2", ["read", R, "-1", "5"], r"-1"),
-    c("qcow2", ["read", R, "abc", "5"], r"abc"),
-    c("qcow2", ["read", R, "0", HUGE], r"(?i)outside|range|large|" + HUGE),
-    c("qcow2", ["check", M], r"missing"),
-    c("qcow2", ["--bogus"], r"required|unrecognized"),
+    c("qcow2_tool", [M], r"missing"),
+    c("qcow2_tool", [D], r"adir"),
+    c("qcow2_tool", [E], r"empty", status=(0, 2)),            # qemu-img info: "file format: raw"
+    c("qcow2_tool", [R], r"random", status=(0, 2)),
+    c("qcow2_tool", ["read", R, "-1", "5"], r"-1"),
+    c("qcow2_tool", ["read", R, "abc", "5"], r"abc"),
+    c("qcow2_tool", ["read", R, "0", HUGE], r"(?i)outside|range|large|" + HUGE),
+    c("qcow2_tool", ["check", M], r"missing"),
+    c("qcow2_tool", ["--bogus"], r"required|unrecognized"),
     c("quota", ["--soft", "-1", "--hard", "10", "0:write:5"], r"limits, grace and usage must be >= 0"),
     c("quota", ["--soft", "abc", "--hard", "10", "0:write:5"], r"--soft: invalid int value"),
     c("quota", ["--soft", "5", "--hard", "10", "junk"], r"event 'junk': accepted T:OP:KIB"),
@@ -237,7 +237,7 @@ def test_every_snippet_with_a_cli_is_covered():
     assert hand_written <= set(WITH_CLI)
     # the snippets of this handbook when the cases were written all have bad-input cases of their own
     assert {"ceph_calc", "ceph_placement", "crush", "crush_sim", "dfcalc", "disk_limits", "exports", "fstab",
-            "kvm_mini", "lvm", "objcost", "oncrpc", "overcommit", "partition_table", "precopy", "qcow2", "quota",
+            "kvm_mini", "lvm", "objcost", "oncrpc", "overcommit", "partition_table", "precopy", "qcow2_tool", "quota",
             "raid", "rawdisk", "sigv4", "swap"} <= hand_written
 
 

@@ -26,6 +26,7 @@ import oncrpc
 import overcommit
 import precopy
 import qcow2
+import qcow2_tool
 import quota
 import rawdisk
 import swap
@@ -110,7 +111,7 @@ def test_ratio_arg_reads_the_forms_it_accepts():
     (lambda: lvm.hours_until_pool_full(10**400, 1, 1), r"at most 2\*\*63"),
     (lambda: lvm.cow_hours_to_full(10**400, 1), r"sizes and rate must be > 0 and at most 2\*\*63"),
     (lambda: qcow2.l2_cache_bytes(1e18, 65536.0), r"must be whole bytes"),
-    (lambda: qcow2.hexdump(b"x", Fraction(1, 2)), r"offset Fraction\(1, 2\) must be a whole number"),
+    (lambda: qcow2_tool.hexdump(b"x", Fraction(1, 2)), r"offset Fraction\(1, 2\) must be a whole number"),
     (lambda: oncrpc.record_mark(b"abc", 1.5), r"fragment size must be at least 1"),
     (lambda: rawdisk.read_mbr(b"\x00" * 16), r"an MBR sector has 512 bytes, got 16"),
 ])
@@ -196,5 +197,5 @@ def test_names_with_control_characters_stay_on_one_line(tmp_path):
     one_line_error(script("exports", "/dev/loop0\n"), "exports", r"cannot read /dev/loop0\\x0a: No such file")
     img = qcow2.make_qcow2(str(tmp_path / "n.qcow2"), 1 << 20, {}, backing="x\ny\x1b[2J",
                            backing_format="raw")
-    one_line_error(script("qcow2", "read", img, "0", "1"), "qcow2",
+    one_line_error(script("qcow2_tool", "read", img, "0", "1"), "qcow2_tool",
                    r"Could not open .*x\\x0ay\\x1b\[2J': No such file or directory")

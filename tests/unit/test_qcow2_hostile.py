@@ -1,9 +1,10 @@
-"""snippets/qcow2.py on images made to hurt a reader: cost, memory, and files the image names.
+"""snippets/qcow2_tool.py and the reader snippets/qcow2.py on images made to hurt a reader:
+cost, memory, and files the image names.
 
 Images are built with make_qcow2 (layout: 0 header, 1 refcount table, 2 refcount
 block, 3 L1, then L2 tables and data) and patched; the expected values are worked
-out by hand in each test.  tests/twins/test_qcow2_more.py runs the same shapes
-against qemu-img.
+out by hand in each test.  tests/twins/test_qcow2_tool_qemu_img_unusual.py runs the same
+shapes against qemu-img.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 import pytest
 
 import qcow2
+import qcow2_tool
 
-SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "qcow2.py"
+SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "qcow2_tool.py"
 CS = 65536
 
 
@@ -36,7 +38,7 @@ def test_snapshot_option_on_a_raw_image_is_a_clear_error(tmp_path: Path) -> None
     raw.write_bytes(bytes(4096))
     proc = script("read", str(raw), "0", "16", "--snapshot", "x")
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
-    assert proc.stderr == ("qcow2.py: --snapshot 'x': a raw image has no internal snapshots "
+    assert proc.stderr == ("qcow2_tool.py: --snapshot 'x': a raw image has no internal snapshots "
                            "(accepted: a qcow2 image)\n")
 
 
@@ -47,7 +49,7 @@ def test_map_of_an_empty_1_tib_image_is_one_entry_and_quick(tmp_path: Path) -> N
     start = time.process_time()
     with qcow2.open_image(path) as img:
         assert len(img.l1) == 2048
-        assert qcow2.map_json(img) == ('[{ "start": 0, "length": 1099511627776, "depth": 0, '
+        assert qcow2_tool.map_json(img) == ('[{ "start": 0, "length": 1099511627776, "depth": 0, '
                                        '"present": false, "zero": true, "data": false}]')
     assert time.process_time() - start < 5
 
@@ -57,7 +59,7 @@ def test_map_runs_stop_at_a_gap_in_the_host_offsets(tmp_path: Path) -> None:
     entry); guest cluster 4 is host 8, right after 7, but guest 3 lies between: a new entry."""
     path = qcow2.make_qcow2(str(tmp_path / "m.qcow2"), 1 << 20, {0: b"a", 1: b"b", 2: b"c", 4: b"e"})
     with qcow2.open_image(path) as img:
-        entries = [(e.start // CS, e.length // CS, e.data, e.offset) for e in qcow2.image_map(img)]
+        entries = [(e.start // CS, e.length // CS, e.data, e.offset) for e in qcow2_tool.image_map(img)]
     assert entries == [(0, 3, True, 5 * CS), (3, 1, False, None), (4, 1, True, 8 * CS),
                        (5, 11, False, None)]
 
@@ -79,7 +81,7 @@ def test_check_counts_a_shared_l2_table_once_per_reference(tmp_path: Path) -> No
     path = four_thousand_l1_entries(tmp_path)
     start = time.process_time()
     with qcow2.open_image(path) as img:
-        res = img.check()
+        res = qcow2_tool.check(img)
     assert time.process_time() - start < 10
     assert res.messages == ["ERROR cluster 4 refcount=1 reference=4096",
                             "ERROR cluster 5 refcount=1 reference=4096"]
@@ -92,7 +94,7 @@ def test_map_and_read_of_the_shared_l2_table_image(tmp_path: Path) -> None:
     """Every 512 MiB of the disk starts with the same data cluster: 4096 data entries."""
     path = four_thousand_l1_entries(tmp_path)
     with qcow2.open_image(path) as img:
-        entries = qcow2.image_map(img)
+        entries = qcow2_tool.image_map(img)
         assert img.read(3 * (512 << 20), 1) == b"x"
     data = [e for e in entries if e.data]
     assert len(data) == 4096 and {(e.length, e.offset) for e in data} == {(CS, 5 * CS)}
@@ -117,7 +119,7 @@ def test_read_longer_than_qemu_io_accepts_is_refused(tmp_path: Path) -> None:
     path = qcow2.make_qcow2(str(tmp_path / "l.qcow2"), 4 << 30, {})
     proc = script("read", path, "0", "3G")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.startswith("qcow2.py: length cannot exceed 2147483136, given 3G")
+    assert proc.stderr.startswith("qcow2_tool.py: length cannot exceed 2147483136, given 3G")
 
 
 @pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
@@ -160,5 +162,5 @@ def test_a_device_named_as_backing_file_is_refused_even_when_allowed(tmp_path: P
                            backing_format="raw")
     proc = script("read", "--allow-backing", img, "0", "4")
     assert proc.returncode == 2
-    assert proc.stderr == ("qcow2.py: refusing /dev/zero: examples work on image files or loop "
+    assert proc.stderr == ("qcow2_tool.py: refusing /dev/zero: examples work on image files or loop "
                            "devices only, not on a real disk\n")

@@ -1,10 +1,11 @@
-"""Twin: snippets/qcow2.py against qemu-img and qemu-io (QEMU 7.2, Debian 12).
+"""Twin: snippets/qcow2_tool.py (on the reader snippets/qcow2.py) against qemu-img and
+qemu-io (QEMU 7.2, Debian 12).
 
 Every image here is made by QEMU itself (``qemu-img create``, ``qemu-io -c write``,
 ``qemu-img snapshot``, ``qemu-img convert -c``, ``qemu-img bitmap``) with options
 drawn by a seeded random generator.  For each image we check that
 
-* ``python snippets/qcow2.py IMAGE`` prints exactly what
+* ``python snippets/qcow2_tool.py IMAGE`` prints exactly what
   ``qemu-img info --output=json IMAGE`` prints, byte for byte;
 * the guest bytes our reader returns equal ``qemu-img convert -O raw`` of the
   whole disk (every byte: data, zero clusters, unallocated ranges, the backing
@@ -29,10 +30,11 @@ from pathlib import Path
 import pytest
 
 import qcow2
+import qcow2_tool
 
 pytestmark = pytest.mark.twin
 
-SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "qcow2.py"
+SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "qcow2_tool.py"
 DUMP_LINE = re.compile(r"^[0-9a-f]{8,}:  ")
 
 
@@ -61,16 +63,15 @@ def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
 
 
 def run_ours(args: list[str], cwd: Path) -> tuple:
-    """Run qcow2.py's command line in this process (same code as the script, no interpreter start).
-
-    Returns (stdout, stderr, exit status).  tests/unit/test_qcow2.py runs the real script.
+    """Run qcow2_tool.py's command line in this process (same code as the script, no interpreter
+    start).  Returns (stdout, stderr, exit status).  tests/unit/test_qcow2_tool.py runs the real script.
     """
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()
     os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = qcow2.main(args)
+            rc = qcow2_tool.main(args)
     finally:
         os.chdir(old)
     return out.getvalue(), err.getvalue(), rc
@@ -89,7 +90,7 @@ def assert_info_twin(name: str, cwd: Path) -> dict:
 
 
 def assert_map_twin(name: str, cwd: Path, *extra: str) -> list:
-    """python snippets/qcow2.py map IMAGE prints what qemu-img map --output=json IMAGE prints."""
+    """python snippets/qcow2_tool.py map IMAGE prints what qemu-img map --output=json IMAGE prints."""
     theirs = sh("qemu-img", "map", "--output=json", name, cwd=cwd).stdout
     out, err, rc = run_ours(["map", name, *extra], cwd)
     assert rc == 0, err
@@ -122,7 +123,7 @@ def assert_reads_twin(name: str, cwd: Path, rng: random.Random, n_reads: int = 1
         reads.append((img.size - 1, 1))                  # the very last byte
         ours = []
         for off, length in reads:
-            ours += qcow2.hexdump(img.read(off, length), off).splitlines()
+            ours += qcow2_tool.hexdump(img.read(off, length), off).splitlines()
     raw.unlink()
     assert ours == qemu_io_dump(name, cwd, reads)
 
@@ -467,7 +468,7 @@ def test_encrypted_images_legacy_aes_info_and_luks_refused(tmp_path: Path) -> No
     """crypt_method 1 (legacy AES): same info JSON, reads refused; 2 without its header: refused.
 
     qemu-img 7.2 still creates legacy AES images (``-o encrypt.format=aes``) and reads them
-    with the key; only the system emulators refuse them.  LUKS images are in test_qcow2_more.py.
+    with the key; only the system emulators refuse them.  LUKS images are in test_qcow2_tool_qemu_img_unusual.py.
     """
     secret = ["--object", "secret,id=k0,data=hunter2"]
     for compat in ("0.10", "1.1"):

@@ -1,6 +1,7 @@
-"""Twin, part 2: snippets/qcow2.py against qemu-img/qemu-io 7.2 on the images people forget.
+"""Twin, part 2: snippets/qcow2_tool.py and the reader snippets/qcow2.py against
+qemu-img/qemu-io 7.2 on the images people forget.
 
-test_qcow2_qemu.py draws ordinary images at random.  This file makes the unusual
+test_qcow2_tool_qemu_img.py draws ordinary images at random.  This file makes the unusual
 ones with QEMU itself and then, where QEMU does not offer a switch, by editing
 header fields at the offsets of qcow2.txt:
 
@@ -34,7 +35,8 @@ from collections.abc import Callable
 import pytest
 
 import qcow2
-from test_qcow2_qemu import (SNIPPET, assert_check_twin, assert_info_twin, assert_map_twin,
+import qcow2_tool
+from test_qcow2_tool_qemu_img import (SNIPPET, assert_check_twin, assert_info_twin, assert_map_twin,
                              assert_reads_twin, qemu_io_dump,
                              run_ours, sh)
 
@@ -98,7 +100,7 @@ def qemu_error(stderr: str) -> str:
 
 
 def assert_refused_like_qemu(name: str, cwd: Path, args: list[str] | None = None) -> str:
-    """qemu-img info refuses; so does qcow2.py (exit 2, QEMU's words, no traceback)."""
+    """qemu-img info refuses; so does qcow2_tool.py (exit 2, QEMU's words, no traceback)."""
     theirs = sh("qemu-img", "info", "--output=json", name, cwd=cwd, check=False)
     assert theirs.returncode == 1, theirs.stdout
     out, err, rc = run_ours(args or [name], cwd)
@@ -167,7 +169,7 @@ def test_luks_info_matches_without_the_key_and_reads_are_refused(tmp_path: Path,
         keyed = sh("qemu-img", "check", *SECRET, "--image-opts",
                    f"driver=qcow2,file.filename={name},encrypt.key-secret=k0", cwd=tmp_path)
         with qcow2.open_image(str(tmp_path / name), open_backing=False) as img:
-            assert img.check().report() + "\n" == keyed.stdout
+            assert qcow2_tool.check(img).report() + "\n" == keyed.stdout
         for tool in ("check", "map"):
             theirs = sh("qemu-img", tool, name, cwd=tmp_path, check=False)
             out, err, rc = run_ours([tool, name], tmp_path)
@@ -196,7 +198,7 @@ def test_luks_header_variants_match_qemu_or_are_refused_the_same_way(tmp_path: P
     matched = refused = 0
     sizes = {"aes": [16, 24, 32], "serpent": [16, 24, 32], "twofish": [16, 24, 32], "cast5": [16]}
     for i in range(60):
-        hdr = bytearray(original[hdr_at:hdr_at + qcow2.LUKS_HEADER_SIZE])
+        hdr = bytearray(original[hdr_at:hdr_at + qcow2_tool.LUKS_HEADER_SIZE])
         damaged = i % 3 == 2                 # one in three: names and numbers from anywhere
         cipher = rng.choice(LUKS_NAMES if damaged else list(sizes))
         mode = rng.choice(LUKS_MODES if damaged else LUKS_MODES[:5])
@@ -212,8 +214,8 @@ def test_luks_header_variants_match_qemu_or_are_refused_the_same_way(tmp_path: P
         payload = 8 + 8 * per_slot + rng.choice([0, 8, 4096] + [-1] * damaged)
         struct.pack_into(">I", hdr, 104, payload)
         for s in range(8):
-            state = rng.choice([qcow2.LUKS_SLOT_ENABLED, qcow2.LUKS_SLOT_DISABLED]
-                               + [0x1234, qcow2.LUKS_SLOT_DISABLED] * damaged)
+            state = rng.choice([qcow2_tool.LUKS_SLOT_ENABLED, qcow2_tool.LUKS_SLOT_DISABLED]
+                               + [0x1234, qcow2_tool.LUKS_SLOT_DISABLED] * damaged)
             iters = rng.choice([1000, 2 ** 31] + [0] * damaged)
             start = 8 + s * per_slot - (rng.choice([0, 0, 0, 1]) * damaged)
             stripes = 4000 if not damaged or rng.random() < 0.9 else 3999
@@ -297,7 +299,7 @@ def test_bitmaps_flags_granularity_and_the_autoclear_bit(tmp_path: Path) -> None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with qcow2.open_image(str(tmp_path / "b.qcow2"), open_backing=False) as img:
-                if all(b.flags & 1 for b in img.bitmaps if b.flags & 2):
+                if all(b.flags & 1 for b in qcow2_tool.read_bitmaps(img)[1] if b.flags & 2):
                     break
             time.sleep(0.05)
     finally:
@@ -372,7 +374,7 @@ def test_huge_sparse_disks_with_writes_at_high_offsets(tmp_path: Path) -> None:
         with qcow2.open_image(str(tmp_path / name)) as img:
             ours = []
             for off, length in reads:
-                ours += qcow2.hexdump(img.read(off, length), off).splitlines()
+                ours += qcow2_tool.hexdump(img.read(off, length), off).splitlines()
         assert ours == qemu_io_dump(name, tmp_path, reads)
         # map walks the L1 table, skipping absent L2 tables (a cluster at a time took minutes);
         # the 512-byte-cluster disk is left out: qemu-img itself needs seconds for its 3 Mi entries
@@ -693,7 +695,7 @@ def test_missing_backing_file_and_backing_loop(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ random damage
 def test_random_byte_damage_gets_the_same_verdict(tmp_path: Path) -> None:
     """100 copies of one image (snapshot, bitmap, compressed cluster), each with 1-3 bytes or
-    8-byte words overwritten at random, most in the header.  qemu-img info and qcow2.py must
+    8-byte words overwritten at random, most in the header.  qemu-img info and qcow2_tool.py must
     agree: the same JSON, or both refuse (QEMU's message inside ours); reads, map and check
     never end in a traceback."""
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "base.qcow2", "1M",
