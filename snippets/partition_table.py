@@ -126,6 +126,32 @@ def _write(f: BinaryIO, offset: int, data: bytes) -> None:
     f.write(data)
 
 
+SECTOR_SIZES = (512, 1024, 2048, 4096)
+
+
+def _whole_numbers(**values: int) -> None:
+    """Sector sizes must be one of SECTOR_SIZES, other LBAs, counts and sizes whole numbers
+    0..2**64-1 (what a 64-bit field holds); floats and bools are refused, not truncated."""
+    for name, value in values.items():
+        if name == "ss":
+            if type(value) is not int or value not in SECTOR_SIZES:
+                raise ValueError(f"sector size {value!r:.40} (accepted: 512, 1024, 2048, 4096)")
+        elif type(value) is not int or not 0 <= value < 1 << 64:
+            raise ValueError(f"{name.replace('_', ' ')} {value!r:.40} (accepted: a whole number "
+                             f"0..{(1 << 64) - 1})")
+
+
+def _sector(ss: int) -> int:
+    _whole_numbers(ss=ss)
+    return ss
+
+
+def _need_bytes(data: bytes, length: int, what: str) -> None:
+    if not isinstance(data, (bytes, bytearray)) or len(data) < length:
+        got = f"{len(data)} bytes" if isinstance(data, (bytes, bytearray)) else type(data).__name__
+        raise ValueError(f"{what} needs {length} bytes, got {got}")
+
+
 # ---------------------------------------------------------------- MBR
 # --8<-- [start:mbr]
 MBR_ENTRY = struct.Struct("<B3sB3sII")   # boot flag, CHS start, type, CHS end, LBA start, sectors
@@ -133,6 +159,7 @@ MBR_ENTRY = struct.Struct("<B3sB3sII")   # boot flag, CHS start, type, CHS end, 
 
 def mbr_entries(sector: bytes, signed: bool = True) -> list[tuple[int, int, int, int]]:
     """The four entries of an MBR or EBR: (boot flag, type, relative start, sectors)."""
+    _need_bytes(sector, 512, "an MBR or EBR sector")
     if signed and sector[510:512] != b"\x55\xaa":
         raise ValueError("no partition table: MBR signature at byte 510 is "
                          f"0x{sector[510]:02X}{sector[511]:02X}, expected 0x55 0xAA")
@@ -194,6 +221,7 @@ def read_logical(f: BinaryIO, ext_start: int, ss: int, total: int, notes: Notes 
     number, and empty ones are dropped afterwards.  Returns the listed
     logical partitions and the number of EBRs kept.
     """
+    _whole_numbers(ss=ss, total_sectors=total, extended_start=ext_start, first_EBR=first_ebr or 0)
     notes = notes if notes is not None else Notes()
     chain: list[tuple[int, bytes, int, int]] = []     # (EBR LBA, sector, data slot, link slot)
     seen: set[int] = set()
@@ -264,6 +292,7 @@ def human_size(nbytes: int) -> str:
     >>> human_size(3 * 2 ** 40), human_size(2 ** 41 + 2 ** 40 // 2), human_size(2 ** 42 - 2 ** 31)
     ('3 TiB', '2.5 TiB', '4 TiB')
     """
+    _whole_numbers(byte_count=nbytes)
     exp = next((e for e in range(0, 61, 10) if nbytes < 1 << (e + 10)), 60)
     whole, frac = (nbytes >> exp, nbytes % (1 << exp)) if exp else (nbytes, 0)
     unit = "BKMGTPE"[exp // 10] + ("iB" if exp else "")
@@ -278,6 +307,7 @@ def human_size(nbytes: int) -> str:
 
 
 def read_mbr(f: BinaryIO, ss: int, total: int, notes: Notes | None = None) -> Table:
+    _whole_numbers(ss=ss, total_sectors=total)
     notes = notes if notes is not None else Notes()
     if total > 0xFFFFFFFF:                             # libfdisk dos_init(): more sectors than 32 bits hold
         notes.warn(f"The size of this disk is {human_size(total * ss)} ({total * ss} bytes). DOS partition "
@@ -319,7 +349,9 @@ def write_mbr(f: BinaryIO, partitions: list[Partition], disk_id: int = 0,
     the first at the start of the extended partition, the others one MiB
     (or one sector, if there is no room) before their partition.
     """
-    ss = sector_size
+    ss = _sector(sector_size)
+    if type(disk_id) is not int or not 0 <= disk_id < 1 << 32:
+        raise ValueError(f"disk id {disk_id!r:.40} does not fit the 32-bit field (accepted: 0..0xffffffff)")
     for p in partitions:       # what the 32-bit fields hold (the layout itself is not judged here)
         _fits(p, "number", p.node_number, 7)
         if p.node_number < 1:
@@ -381,6 +413,7 @@ def guid_str(raw: bytes) -> str:
 
 
 def parse_gpt_header(sector: bytes) -> dict:
+    _need_bytes(sector, GPT_HEADER.size, "a GPT header")
     (sig, rev, hsize, hcrc, _res, my_lba, alt_lba, first, last, disk_guid,
      entries_lba, n_entries, entry_size, entries_crc) = GPT_HEADER.unpack_from(sector)
     return dict(signature=sig, revision=rev, header_size=hsize, header_crc=hcrc,
@@ -391,6 +424,7 @@ def parse_gpt_header(sector: bytes) -> dict:
 
 def header_crc(sector: bytes, header_size: int) -> int:
     """CRC32 of the first header_size bytes with the CRC field (bytes 16-19) as zero."""
+    _whole_numbers(header_size=header_size)
     data = bytearray(sector[:header_size])
     data[16:20] = bytes(4)
     return zlib.crc32(data)
@@ -412,6 +446,7 @@ def check_gpt_copy(f: BinaryIO, lba: int, ss: int, total: int) -> tuple[dict | N
     usable range (libfdisk does not look), and it must not be larger than the
     kernel reads (4 MiB), which is checked before the array is read.
     """
+    _whole_numbers(ss=ss, total_sectors=total, lba=lba)
     if not 0 < lba < total:
         return None, b"", f"header LBA {lba} is outside the disk (0..{total - 1})"
     sector = _read(f, lba * ss, ss, f"GPT header at LBA {lba}")
@@ -471,6 +506,7 @@ def gpt_copies(f: BinaryIO, ss: int, total: int,
     Like libfdisk: the backup is looked for at the primary's AlternateLBA, or at
     the last LBA when the primary is bad; sfdisk's warning goes into `notes`.
     """
+    _whole_numbers(ss=ss, total_sectors=total)
     notes = notes if notes is not None else Notes()
     primary, parray, pstatus = check_gpt_copy(f, 1, ss, total)
     backup_lba = primary["alternate_lba"] if primary and pstatus == "ok" else total - 1
@@ -494,6 +530,7 @@ def _utf16_name(raw: bytes) -> str:
 
 def gpt_partitions(h: dict, array: bytes) -> list[Partition]:
     """The used entries of an array: libfdisk lists an entry whose type GUID or start is not zero."""
+    _need_bytes(array, h["entries"] * h["entry_size"], f"an array of {h['entries']} x {h['entry_size']} bytes")
     parts = []
     for i in range(h["entries"]):
         tguid, pguid, start, end, attrs, name = GPT_ENTRY.unpack_from(array, i * h["entry_size"])
@@ -535,9 +572,7 @@ def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = 
     first_lba/last_lba default to the smallest layout (sgdisk's 34 and
     total-34 for 512-byte sectors; sfdisk uses 2048 as first_lba).
     """
-    ss = sector_size
-    if ss not in (512, 1024, 2048, 4096):
-        raise ValueError(f"sector size {ss!r} (accepted: 512, 1024, 2048, 4096)")
+    ss = _sector(sector_size)
     if not isinstance(entries, int) or not 1 <= entries <= GPT_ARRAY_MAX // 128:
         raise ValueError(f"entries {entries!r} (accepted: 1..{GPT_ARRAY_MAX // 128}, the kernel's "
                          "4 MiB array limit)")
@@ -591,7 +626,7 @@ def repair_gpt(f: BinaryIO, sector_size: int = 512) -> str:
     """Fix what sfdisk warns about: rebuild a damaged copy from the good one, move
     the backup of a grown disk to the last LBA, make the protective MBR cover the
     disk.  Returns what was done."""
-    ss = sector_size
+    ss = _sector(sector_size)
     total = _size(f) // ss
     if 0xEE not in [e[1] for e in mbr_entries(_read(f, 0, 512, "the MBR"))]:
         raise ValueError("no GPT: the MBR has no 0xEE (protective) entry; --repair repairs GPT only")
@@ -710,6 +745,7 @@ def _topology(f: BinaryIO, ss: int) -> tuple[int, int]:
 def grain_for(total: int, ss: int, phy: int, io_size: int) -> int:
     """libfdisk's alignment grain: the I/O size but at least 1 MiB; on a disk of
     at most 4 grains the physical sector (alignment.c, topology_get_grain())."""
+    _whole_numbers(ss=ss, total_sectors=total, physical_sector_size=phy, io_size=io_size)
     grain = max(io_size, 1024 * 1024)
     return phy if total <= grain * 4 // ss else grain
 
@@ -717,8 +753,8 @@ def grain_for(total: int, ss: int, phy: int, io_size: int) -> int:
 def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
     """Read the partition table of an open image: GPT if the MBR is protective, else MBR."""
     ss = sector_size or _sector_size(f)
-    if ss not in (512, 1024, 2048, 4096):
-        raise ValueError(f"sector size {ss} is not supported: use 512, 1024, 2048 or 4096")
+    if type(ss) is not int or ss not in SECTOR_SIZES:
+        raise ValueError(f"sector size {ss!r:.40} is not supported: use 512, 1024, 2048 or 4096")
     if sector_size and _block_device(f) is not None and sector_size != _sector_size(f):
         raise ValueError(f"--sector-size {sector_size} disagrees with the device's own "
                          f"{_sector_size(f)}-byte sectors: leave it out for a loop device")
@@ -772,6 +808,7 @@ _ATTR_NAMES = {0: "RequiredPartition", 1: "NoBlockIOProtocol", 2: "LegacyBIOSBoo
 
 def attrs_string(attrs: int) -> str | None:
     """GPT attribute bits as sfdisk names them; bits 3-47 are not shown (None if no bits at all)."""
+    _whole_numbers(attributes=attrs)
     if not attrs:
         return None
     words = [name for bit, name in _ATTR_NAMES.items() if attrs >> bit & 1]
@@ -783,6 +820,7 @@ def attrs_string(attrs: int) -> str | None:
 
 def node_name(device: str, number: int) -> str:
     """Partition device name as libfdisk's fdisk_partname() builds it: sda1, loop0p1, nvme0n1p1."""
+    _whole_numbers(partition_number=number)
     if device.endswith("disc"):
         return f"{device[:-4]}part{number}"
     if device.startswith(("/dev/disk/by-id", "/dev/disk/by-path", "/dev/mapper")):

@@ -339,3 +339,89 @@ def test_write_gpt_refuses_bad_table_arguments(kwargs, message):
 def test_write_mbr_refuses_numbers_its_fields_cannot_hold(parts, message):
     with pytest.raises(ValueError, match=message):
         pt.write_mbr(blank(16 * MIB), parts)
+
+
+# ---------------------------------------------------------------- numbers of the wrong kind (issue 18)
+def _gpt_disk() -> io.BytesIO:
+    disk = blank()
+    pt.write_gpt(disk, [pt.Partition(1, 2048, 4096, pt.LINUX_FS)], disk_guid=uuid_of(1))
+    return disk
+
+
+def uuid_of(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+@pytest.mark.parametrize("start", [-1, -2048, -(2**63)])
+def test_write_gpt_with_a_negative_start_is_a_value_error_not_struct_error(start):
+    """GPT_ENTRY packs the start as an unsigned 64-bit 'Q': struct.error ('argument out of
+    range') escaped before."""
+    with pytest.raises(ValueError, match=rf"partition 1: start LBA {start} does not fit the 64-bit field "
+                                         r"\(accepted: a whole number 0\.\.18446744073709551615\)"):
+        pt.write_gpt(blank(), [pt.Partition(1, start, 100, pt.LINUX_FS)])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: pt.write_gpt(d, [], sector_size=512.0), r"sector size 512\.0 \(accepted: 512, 1024, 2048, 4096\)"),
+    (lambda d: pt.write_gpt(d, [], sector_size=True), r"sector size True"),
+    (lambda d: pt.write_gpt(d, [pt.Partition(1.0, 2048, 10, pt.LINUX_FS)]), r"partition number 1\.0 outside"),
+    (lambda d: pt.write_gpt(d, [pt.Partition(1, 2048, 10, pt.LINUX_FS, attrs=1.5)]), r"attributes 1\.5"),
+    (lambda d: pt.write_mbr(d, [], disk_id=-1), r"disk id -1 does not fit the 32-bit field"),
+    (lambda d: pt.write_mbr(d, [], disk_id=1.5), r"disk id 1\.5 does not fit"),
+    (lambda d: pt.write_mbr(d, [], disk_id=2**32), r"disk id 4294967296 does not fit"),
+    (lambda d: pt.write_mbr(d, [], sector_size=0), r"sector size 0 \(accepted"),
+    (lambda d: pt.write_mbr(d, [pt.Partition(1, 2048.0, 10, "83")]), r"partition 1: start 2048\.0 does not fit"),
+    (lambda d: pt.read_mbr(d, 512.0, 16384), r"sector size 512\.0"),
+    (lambda d: pt.read_gpt(d, 512, 16384.0), r"total sectors 16384\.0 \(accepted: a whole number"),
+    (lambda d: pt.gpt_copies(d, 4096.0, 2048), r"sector size 4096\.0"),
+    (lambda d: pt.check_gpt_copy(d, 1.0, 512, 16384), r"lba 1\.0"),
+    (lambda d: pt.check_gpt_copy(d, -(10**400), 512, 16384), r"lba -1000000000"),
+    (lambda d: pt.read_logical(d, 2048.5, 512, 16384), r"extended start 2048\.5"),
+    (lambda d: pt.repair_gpt(d, 0), r"sector size 0"),
+    (lambda d: pt.repair_gpt(d, 1), r"sector size 1 "),
+    (lambda d: pt.read_table(d, 512.0), r"sector size 512\.0 is not supported"),
+    (lambda d: pt.read_table(d, True), r"sector size True is not supported"),
+])
+def test_disk_functions_refuse_floats_and_odd_sector_sizes(call, message):
+    """Each was a TypeError (a float offset for seek, a float slice), a ZeroDivisionError (sector
+    size 0) or a struct.error (sector size 1 gives a 1-byte 'header'), or a negative disk id."""
+    with pytest.raises(ValueError, match=message):
+        call(_gpt_disk())
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: pt.human_size(1.5 * 2**40), r"byte count 1649267441664\.0 \(accepted: a whole number"),
+    (lambda: pt.human_size(-1), r"byte count -1"),
+    (lambda: pt.attrs_string(0.5), r"attributes 0\.5"),
+    (lambda: pt.node_name("/dev/sda", 1.5), r"partition number 1\.5"),
+    (lambda: pt.grain_for(8192, 0, 4096, 0), r"sector size 0"),
+    (lambda: pt.header_crc(bytes(512), 92.0), r"header size 92\.0"),
+    (lambda: pt.mbr_entries(bytes(100)), r"an MBR or EBR sector needs 512 bytes, got 100 bytes"),
+    (lambda: pt.parse_gpt_header(bytes(50)), r"a GPT header needs 92 bytes, got 50 bytes"),
+    (lambda: pt.gpt_partitions({"entries": 2, "entry_size": 128}, bytes(100)),
+     r"an array of 2 x 128 bytes needs 256 bytes, got 100 bytes"),
+])
+def test_helpers_refuse_floats_and_short_buffers(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_helpers_still_give_the_hand_values():
+    # 2**40 + 2**39 bytes = 1.5 TiB; attribute bit 0 and GUID bit 60; sda1 / loop0p1
+    assert pt.human_size(2**40 + 2**39) == "1.5 TiB"
+    assert pt.attrs_string(1 | 1 << 60) == "RequiredPartition GUID:60"
+    assert (pt.node_name("/dev/sda", 1), pt.node_name("/dev/loop0", 1)) == ("/dev/sda1", "/dev/loop0p1")
+    # a disk of 8192 sectors (4 MiB) is at most 4 grains of 1 MiB: the grain is the physical sector
+    assert pt.grain_for(8192, 512, 4096, 0) == 4096
+    t = pt.read_table(_gpt_disk(), 512)
+    assert [(p.start, p.size) for p in t.partitions] == [(2048, 4096)]
+
+
+@pytest.mark.parametrize("sector_size", ["0", "-512", "512.0", "nan", "1" + "0" * 400])
+def test_cli_sector_size_of_the_wrong_kind_gives_one_line(tmp_path, sector_size):
+    img = tmp_path / "d.img"
+    img.write_bytes(_gpt_disk().getvalue())
+    proc = cli(str(img), f"--sector-size={sector_size}")
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("usage:", " "))]
+    assert (proc.returncode, proc.stdout, len(lines)) == (2, "", 1), proc.stderr
+    assert lines[0].startswith("partition_table.py: error: argument --sector-size: invalid ")
