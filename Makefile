@@ -7,6 +7,12 @@ MKDOCS := $(VENV)/bin/mkdocs
 SITE := site
 export NO_MKDOCS_2_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# The commit and date the book is built from, "abc1234 2026-12-07" (outside a git checkout,
+# the build date): the site's footer shows it (mkdocs.yml extra.build).  Set it to override.
+ifndef BOOK_BUILD
+BOOK_BUILD := $(shell git log -1 --format='%h %cs' 2>/dev/null || date +'未知提交，构建于 %F')
+endif
+export BOOK_BUILD
 
 .PHONY: venv lab-venv deps serve build offline test bench clean
 
