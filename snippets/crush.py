@@ -708,7 +708,27 @@ class CrushMap:
         m._build_shadow_trees()
         for name, lines in rules_pending:
             m._parse_rule(name, lines)
+        m._check_choose_args()
         return m
+
+    def _check_choose_args(self) -> None:
+        """As CrushCompiler does: each entry names a bucket (shadow buckets too),
+        and every weight_set row and the ids list hold one value per item."""
+        for index, args in self.choose_args.items():
+            for bid, (wsets, ids) in args.items():
+                where = f"choose_args {index}: bucket_id {bid}"
+                if bid >= 0:
+                    raise ValueError(f"{where} is not a bucket (bucket ids are negative)")
+                if bid not in self.buckets:
+                    raise ValueError(f"{where} does not exist")
+                size = len(self.buckets[bid].items)
+                for row in wsets:
+                    if len(row) != size:
+                        raise ValueError(f"{where} needs exactly {size} weights but got {len(row)} "
+                                         "(one per item of the bucket in each weight_set row)")
+                if ids is not None and len(ids) != size:
+                    raise ValueError(f"{where} needs exactly {size} ids but got {len(ids)} "
+                                     "(one per item of the bucket)")
 
     def _set_class(self, dev: int, cls_name: str) -> None:
         if cls_name not in self.classes:
@@ -1121,6 +1141,12 @@ class CrushMap:
             h = _tree_height(n)
             left = n - (1 << (h - 1))
             n = left if t < b.node_weights[left] else n + (1 << (h - 1))
+        if n >> 1 >= len(b.items):
+            # all weights 0: the descent keeps right, to a padding leaf when the
+            # size is not a power of two (crushtool reads past its item array there)
+            raise ValueError(f"tree bucket {b.name!r}: every item weight is 0, so the descent ends "
+                             f"on an empty leaf past its {len(b.items)} items (crushtool reads beyond "
+                             "the bucket there: an undefined result); give an item a weight above 0")
         return b.items[n >> 1]
 
     def _bucket_choose(self, b: Bucket, work, x: int, r: int, cargs, position: int) -> int:

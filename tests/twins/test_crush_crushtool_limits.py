@@ -1,0 +1,123 @@
+"""Twin: what crushtool (Ceph 16.2) does with hostile CRUSH maps and arguments, and what
+snippets/crush.py does with the same text.
+
+Each case first runs crushtool on the map, so the behaviour we follow (or the
+limit we refuse with the same meaning) is the real tool's, not our opinion:
+a weight_set row that does not fit its bucket, a tree bucket whose weights are
+all 0, the one-byte min_size/max_size, integers past a field's width, device
+ids past 32 bits.  Where crushtool's answer is undefined or takes minutes, we
+refuse with one line (exit 2) that names the limit.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import crush
+
+pytestmark = pytest.mark.twin
+SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "crush.py"
+
+
+def _crushtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["crushtool", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def _compile(tmp: Path, text: str, name: str = "map") -> subprocess.CompletedProcess:
+    (tmp / f"{name}.txt").write_text(text)
+    return _crushtool("-c", f"{name}.txt", "-o", f"{name}.bin", cwd=tmp)
+
+
+def _decompiled(tmp: Path, name: str = "map") -> str:
+    return _crushtool("-d", f"{name}.bin", cwd=tmp).stdout
+
+
+def _ours(tmp: Path, *args: str, name: str = "map") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SNIPPET), "-i", str(tmp / f"{name}.txt"), "--test",
+                           *args], capture_output=True, text=True, timeout=120)
+
+
+def _refused(r: subprocess.CompletedProcess, message: str) -> None:
+    """Exit 2, nothing on stdout, one line on stderr that holds message."""
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout[:200], r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("crush.py: ") and message in lines[0], r.stderr
+
+
+def _choose_args(body: str) -> str:
+    return crush.EXAMPLE_MAP + "choose_args 0 {\n  {\n" + body + "\n  }\n}\n"
+
+
+# ------------------------------------------------------------ choose_args
+@pytest.mark.parametrize("body,crushtool_says,we_say", [
+    ("bucket_id -3\nweight_set [\n[ 1.0 0.5 0.7 ]\n]", "-3 needs exactly 2 weights but got 3",
+     "bucket_id -3 needs exactly 2 weights but got 3"),
+    ("bucket_id -3\nweight_set [\n[ 1.0 ]\n]", "-3 needs exactly 2 weights but got 1",
+     "bucket_id -3 needs exactly 2 weights but got 1"),
+    ("bucket_id -3\nweight_set [\n[ ]\n]", "-3 needs exactly 2 weights but got 0",
+     "bucket_id -3 needs exactly 2 weights but got 0"),
+    ("bucket_id -3\nweight_set [\n[ 1.0 0.5 ]\n[ 1.0 ]\n]", "-3 needs exactly 2 weights but got 1",
+     "bucket_id -3 needs exactly 2 weights but got 1"),
+    ("bucket_id -3\nids [ 1 2 3 ]", "-3 needs exactly 2 ids but got 3", "bucket_id -3 needs exactly 2 ids but got 3"),
+    ("bucket_id -3\nids [ 1 ]", "-3 needs exactly 2 ids but got 1", "bucket_id -3 needs exactly 2 ids but got 1"),
+    ("bucket_id -4\nweight_set [\n[ 1.0 2.0 ]\n]", "-4 needs exactly 1 weights but got 2",   # node1~hdd
+     "bucket_id -4 needs exactly 1 weights but got 2"),
+    ("bucket_id -13\nweight_set [\n[ 1.0 ]\n]", "-13 does not exist", "bucket_id -13 does not exist"),
+    ("bucket_id -99\nweight_set [\n[ 1.0 ]\n]", "-99 is out of range", "bucket_id -99 does not exist"),
+    ("bucket_id 1\nweight_set [\n[ 1.0 ]\n]", "parse error", "bucket_id 1 is not a bucket"),
+])
+def test_choose_args_that_do_not_fit_their_bucket_are_refused_like_crushtool(tmp_path, body, crushtool_says,
+                                                                            we_say):
+    r = _compile(tmp_path, _choose_args(body))
+    assert r.returncode != 0 and crushtool_says in r.stdout + r.stderr
+    _refused(_ours(tmp_path, "--rule", "0", "--num-rep", "3", "--x", "1", "--show-mappings"), we_say)
+    with pytest.raises(ValueError, match=we_say):
+        crush.CrushMap.parse(_choose_args(body))
+
+
+def test_choose_args_of_a_shadow_bucket_and_an_empty_weight_set_map_like_crushtool(tmp_path):
+    """What crushtool accepts: a weight set for node1~hdd (id -4), and an empty weight_set."""
+    for body in ("bucket_id -4\nweight_set [\n[ 0.25 ]\n]", "bucket_id -3\nweight_set [\n]"):
+        assert _compile(tmp_path, _choose_args(body)).returncode == 0
+        args = ["--rule", "0", "--num-rep", "3", "--min-x", "0", "--max-x", "199", "--show-mappings"]
+        ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
+        ours = _ours(tmp_path, *args)
+        assert ours.returncode == 0 and ours.stdout == ref and ref.count("\n") == 200
+
+
+# ------------------------------------------------------------ tree buckets of weight 0
+def _tree_map(n_items: int) -> str:
+    """osd.0 and osd.1 in straw2 host h2; n_items OSDs of weight 0 in tree host h1, taken by rule 1."""
+    devices = "".join(f"device {d} osd.{d}\n" for d in range(2 + n_items))
+    items = "".join(f"    item osd.{2 + i} weight 0\n" for i in range(n_items))
+    return (crush.EXAMPLE_MAP.split("device 0")[0] + devices + "type 0 osd\ntype 1 host\ntype 2 root\n"
+            "host h1 {\n    id -2\n    alg tree\n    hash 0\n" + items + "}\n"
+            "host h2 {\n    id -3\n    alg straw2\n    hash 0\n    item osd.0 weight 1.0\n    item osd.1 weight 1.0\n}\n"
+            "rule r1 {\n    id 1\n    type replicated\n    min_size 1\n    max_size 10\n    step take h1\n"
+            "    step choose firstn 0 type osd\n    step emit\n}\n")
+
+
+def test_tree_bucket_of_weight_0_maps_like_crushtool_when_its_size_is_a_power_of_two(tmp_path):
+    """4 items: the descent, always to the right, ends on the last item (osd.5)."""
+    assert _compile(tmp_path, _tree_map(4)).returncode == 0
+    args = ["--rule", "1", "--num-rep", "3", "--min-x", "0", "--max-x", "9", "--show-mappings"]
+    ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
+    assert ref.splitlines()[0] == "CRUSH rule 1 x 0 [5]"
+    assert _ours(tmp_path, *args).stdout == ref
+
+
+def test_tree_bucket_of_weight_0_with_3_items_is_undefined_in_crushtool_and_refused(tmp_path):
+    """3 items in 8 tree nodes: the descent ends on node 7, item 3 of 3.  crushtool reads
+    past the array and returns whatever it finds there (here osd.0, which h1 does not hold)."""
+    assert _compile(tmp_path, _tree_map(3)).returncode == 0
+    ref = _crushtool("-i", "map.bin", "--test", "--rule", "1", "--num-rep", "3", "--x", "0",
+                     "--show-mappings", cwd=tmp_path).stdout
+    printed = set(ref.split("[")[1].split("]")[0].split(","))
+    assert not printed <= {"2", "3", "4"}, ref          # an OSD from outside the bucket
+    _refused(_ours(tmp_path, "--rule", "1", "--num-rep", "3", "--x", "0", "--show-mappings"),
+             "tree bucket 'h1': every item weight is 0")
+    with pytest.raises(ValueError, match="every item weight is 0"):
+        crush.CrushMap.parse(_tree_map(3)).do_rule(1, 0, 3)
