@@ -139,6 +139,7 @@ MASK32 = 0xFFFFFFFF
 CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
 CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
 S64_MIN = -(1 << 63)
+MAX_DEPTH = 100                  # levels of buckets; Python recursion builds the shadow trees
 
 # --8<-- [start:hash]
 # Robert Jenkins' 96-bit mix, as in Ceph's src/crush/hash.c.  Python ints are
@@ -705,11 +706,25 @@ class CrushMap:
                 raise ValueError(f"unknown keyword {word!r} in crush map (expected tunable, "
                                  "device, type, a bucket 'TYPE NAME {', rule or choose_args)")
         m.max_devices = max(m.devices) + 1 if m.devices else 0
+        m._check_depth()
         m._build_shadow_trees()
         for name, lines in rules_pending:
             m._parse_rule(name, lines)
         m._check_choose_args()
         return m
+
+    def _check_depth(self) -> None:
+        """Bound the nesting: the shadow trees are cloned recursively (as Ceph's
+        CrushWrapper::device_class_clone does; crushtool survives 5,000 levels
+        and overflows its stack before 20,000).  Buckets are defined after
+        their children, so one pass in definition order finds every depth."""
+        depth: dict[int, int] = {}
+        for bid, b in self.buckets.items():
+            depth[bid] = 1 + max((depth[i] for i in b.items if i < 0), default=0)
+            if depth[bid] > MAX_DEPTH:
+                raise ValueError(f"bucket {b.name!r} is nested {depth[bid]} levels deep; this tool "
+                                 f"follows at most {MAX_DEPTH} levels (a real map has about a dozen "
+                                 "types, from osd up to root)")
 
     def _check_choose_args(self) -> None:
         """As CrushCompiler does: each entry names a bucket (shadow buckets too),

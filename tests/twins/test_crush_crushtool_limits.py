@@ -121,3 +121,28 @@ def test_tree_bucket_of_weight_0_with_3_items_is_undefined_in_crushtool_and_refu
              "tree bucket 'h1': every item weight is 0")
     with pytest.raises(ValueError, match="every item weight is 0"):
         crush.CrushMap.parse(_tree_map(3)).do_rule(1, 0, 3)
+
+
+# ------------------------------------------------------------ nesting depth
+def _nested(levels: int) -> str:
+    lines = [crush.EXAMPLE_MAP.split("device 0")[0], "device 0 osd.0 class hdd", "type 0 osd", "type 1 host"]
+    prev = "osd.0"
+    for i in range(levels):
+        lines.append(f"host b{i} {{\n id {-1 - i}\n id {-100000 - i} class hdd\n alg straw2\n hash 0\n"
+                     f" item {prev} weight 1.0\n}}")
+        prev = f"b{i}"
+    lines.append(f"rule r {{\n id 0\n type replicated\n min_size 1\n max_size 10\n step take {prev} class hdd\n"
+                 " step chooseleaf firstn 0 type host\n step emit\n}")
+    return "\n".join(lines) + "\n"
+
+
+def test_100_levels_of_buckets_with_a_class_map_like_crushtool_1100_are_refused(tmp_path):
+    """crushtool clones the class trees recursively: 1,100 levels compile (20,000 overflow its
+    stack); we follow 100 levels, far more than a map's dozen types, and name the limit above."""
+    args = ["--rule", "0", "--num-rep", "2", "--min-x", "0", "--max-x", "9", "--show-mappings"]
+    assert _compile(tmp_path, _nested(100)).returncode == 0
+    ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
+    assert ref.splitlines()[0] == "CRUSH rule 0 x 0 [0]"
+    assert _ours(tmp_path, *args).stdout == ref
+    assert _compile(tmp_path, _nested(1100)).returncode == 0
+    _refused(_ours(tmp_path, *args), "bucket 'b100' is nested 101 levels deep; this tool follows at most 100 levels")

@@ -79,3 +79,30 @@ def test_choose_args_row_that_does_not_fit_its_bucket_is_a_value_error(tmp_path,
                     "crush.py", message)
     _one_line_error(_run("ceph_placement.py", "--crush", path, "--pool", "1", "--pg-num", "8", "--size", "3",
                          "--rule", "0", "obj"), "ceph_placement.py", message)
+
+
+# ------------------------------------------------------------ RecursionError before
+def nested_map(levels: int, device_class: bool = True) -> str:
+    """osd.0 in b0, b0 in b1, ... b(levels-1); each with an id for class hdd when device_class."""
+    lines = ["device 0 osd.0" + (" class hdd" if device_class else ""), "type 0 osd", "type 1 host"]
+    prev = "osd.0"
+    for i in range(levels):
+        cls = f"id {-100000 - i} class hdd\n" if device_class else ""
+        lines.append(f"host b{i} {{\nid {-1 - i}\n{cls}alg straw2\nitem {prev} weight 1.0\n}}")
+        prev = f"b{i}"
+    take = f"step take {prev}" + (" class hdd" if device_class else "")
+    lines.append(f"rule r {{\nid 0\n{take}\nstep chooseleaf firstn 0 type host\nstep emit\n}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_100_nested_buckets_with_a_device_class_map():
+    m = crush.CrushMap.parse(nested_map(crush.MAX_DEPTH))
+    assert m.do_rule(0, 1, 1) == [0]
+
+
+@pytest.mark.parametrize("levels,device_class", [(101, True), (1100, True), (1100, False)])
+def test_deeper_nesting_is_a_value_error_naming_the_limit(tmp_path, levels, device_class):
+    with pytest.raises(ValueError, match="bucket 'b100' is nested 101 levels deep; this tool follows at most 100"):
+        crush.CrushMap.parse(nested_map(levels, device_class))
+    _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, nested_map(levels, device_class)), "--x", "1",
+                         "--num-rep", "1", "--show-mappings"), "crush.py", "at most 100 levels")
