@@ -163,8 +163,7 @@ def fill_small_files(free_inodes: int, free_blocks: int, block_size: int,
     >>> r.files, r.stopped_by, r.blocks_left
     (16373, 'inodes', 35064)
     """
-    if block_size <= 0 or file_size < 0 or free_inodes < 0 or free_blocks < 0:
-        raise ValueError("need block_size > 0 and file_size, free_inodes, free_blocks >= 0")
+    _check_counts(free_inodes=free_inodes, free_blocks=free_blocks, block_size=block_size, file_size=file_size)
     per_file = math.ceil(file_size / block_size)
     by_blocks = free_blocks // per_file if per_file else free_inodes
     files = min(free_inodes, by_blocks)
@@ -172,6 +171,15 @@ def fill_small_files(free_inodes: int, free_blocks: int, block_size: int,
     return FillResult(files, stopped_by, free_blocks - files * per_file,
                       free_inodes - files)
 # --8<-- [end:inodes]
+
+
+def _check_counts(**counts: int) -> None:
+    """fill_small_files()'s counts: whole numbers 0..2**64 (block_size above 0), as statvfs gives them."""
+    for name, value in counts.items():
+        low = 1 if name == "block_size" else 0
+        if type(value) is not int or not low <= value <= 2**64:
+            raise ValueError(f"need block_size > 0 and file_size, free_inodes, free_blocks >= 0, whole "
+                             f"numbers up to 2**64 (got {name} = {value!r:.40})")
 
 
 # --8<-- [start:sparse]

@@ -31,7 +31,7 @@ UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
 def _check_sector(size: int, what: str = "logical sector size") -> int:
-    if size not in SECTOR_SIZES:
+    if type(size) is not int or size not in SECTOR_SIZES:
         raise ValueError(f"{what} {size} is not supported: use 512, 1024, 2048 or 4096 bytes")
     return size
 
@@ -111,9 +111,10 @@ def lba_to_chs(lba: int, heads: int = 255, sectors: int = 63) -> tuple[int, int,
     >>> lba_to_chs(2 ** 31)
     (1023, 254, 63)
     """
-    if lba < 0 or lba >= 2 ** 32:
-        raise ValueError(f"LBA {lba} does not fit an MBR entry: use 0 .. 4294967295")
-    if not 1 <= heads <= 255 or not 1 <= sectors <= 63:
+    if type(lba) is not int or lba < 0 or lba >= 2 ** 32:
+        raise ValueError(f"LBA {lba!r:.40} does not fit an MBR entry: use 0 .. 4294967295")
+    if type(heads) is not int or type(sectors) is not int or \
+            not 1 <= heads <= 255 or not 1 <= sectors <= 63:
         raise ValueError(f"geometry {heads} heads x {sectors} sectors: use 1 .. 255 heads and "
                          "1 .. 63 sectors per track (8 and 6 bits in the CHS fields)")
     per_cylinder = heads * sectors
@@ -143,7 +144,7 @@ def check_alignment(start_lba: int, logical: int = 512, physical: int = 4096,
     >>> check_alignment(63)["offset"] % 4096      # the old DOS start, 63 x 512 B
     3584
     """
-    _check_sector(logical)
+    _check_alignment_args(start_lba, logical, physical, grain)     # whole numbers, sector sizes
     if physical % logical or physical > 65536:
         raise ValueError(f"physical sector {physical} must be a multiple of the logical sector "
                          f"{logical} and at most 65536 bytes")
@@ -165,6 +166,16 @@ def check_alignment(start_lba: int, logical: int = 512, physical: int = 4096,
         "next_aligned_lba": next_lba,
     }
 # --8<-- [end:align]
+
+
+def _check_alignment_args(start_lba: int, logical: int, physical: int, grain: int) -> None:
+    _check_sector(logical)
+    for name, value in (("start LBA", start_lba), ("physical sector", physical), ("alignment grain", grain)):
+        if type(value) is not int:
+            raise ValueError(f"{name} {value!r:.40} must be a whole number")
+    if physical <= 0:
+        raise ValueError(f"physical sector {physical} must be a positive multiple of the logical "
+                         f"sector {logical}")
 
 
 def _whole_number(what: str, low: int, high: int, allowed: tuple[int, ...] = ()):

@@ -85,8 +85,8 @@ def guest_code(message: str, port: int = SERIAL_PORT) -> bytes:
     if not 1 <= len(message) <= MAX_MESSAGE or not all(32 <= ord(c) < 127 for c in message):
         raise ValueError(f"message must be 1 to {MAX_MESSAGE} printable ASCII characters, "
                          f"got {message!r}")
-    if not 0 <= port <= 0xFFFF:
-        raise ValueError(f"port must be 0 to 65535, got {port}")
+    if type(port) is not int or not 0 <= port <= 0xFFFF:
+        raise ValueError(f"port must be 0 to 65535, got {port!r}")
     code = bytes([0xBA]) + port.to_bytes(2, "little")          # mov dx, imm16
     for ch in message.encode("ascii"):
         code += bytes([0xB0, ch, 0xEE])                         # mov al, imm8 ; out dx, al
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         guest_code(args.message)
     except ValueError as err:
-        print(err, file=sys.stderr)
+        print(f"kvm_mini.py: {err}", file=sys.stderr)
         return 2
     try:
         result = run_guest(args.message)

@@ -66,13 +66,13 @@ class Packer:
         self._parts: list[bytes] = []
 
     def uint(self, value: int) -> None:
-        if not 0 <= value <= U32_MAX:
-            raise ValueError(f"XDR unsigned int out of range: {value} (accepted 0..{U32_MAX})")
+        if not isinstance(value, int) or not 0 <= value <= U32_MAX:
+            raise ValueError(f"XDR unsigned int out of range: {value!r:.40} (accepted 0..{U32_MAX})")
         self._parts.append(struct.pack(">I", value))
 
     def uhyper(self, value: int) -> None:
-        if not 0 <= value < 2**64:
-            raise ValueError(f"XDR unsigned hyper out of range: {value} (accepted 0..2**64-1)")
+        if not isinstance(value, int) or not 0 <= value < 2**64:
+            raise ValueError(f"XDR unsigned hyper out of range: {value!r:.40} (accepted 0..2**64-1)")
         self._parts.append(struct.pack(">Q", value))
 
     def opaque(self, data: bytes) -> None:

@@ -218,6 +218,8 @@ def read_limited(path: str, limit: int, what: str) -> bytes:
     directory and ValueError for a device, a /proc or /sys file, or an input
     larger than ``limit`` bytes.
     """
+    if type(limit) is not int or not 0 <= limit <= 1 << 40:
+        raise ValueError(f"read limit {limit!r:.40} must be a whole number of bytes 0..2**40")
     fd, st = _open(path, os.O_RDONLY)
     try:
         if stat.S_ISDIR(st.st_mode):

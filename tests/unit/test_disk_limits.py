@@ -103,3 +103,24 @@ def test_script_output_and_exit_status():
     bad = subprocess.run([sys.executable, str(script), "align", "-5"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "negative" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: dl.lba_to_chs(2048.0), r"LBA 2048\.0 does not fit an MBR entry"),
+    (lambda: dl.chs_bytes(0.5), r"LBA 0\.5 does not fit"),
+    (lambda: dl.chs_bytes(2048, 255.0), r"geometry 255\.0 heads"),
+    (lambda: dl.chs_bytes(2048, 255, True), r"geometry 255 heads x True sectors"),
+    (lambda: dl.check_alignment(2048, 512, 0), r"physical sector 0 must be a positive multiple"),
+    (lambda: dl.check_alignment(2048, 512, 4096.0), r"physical sector 4096\.0 must be a whole number"),
+    (lambda: dl.check_alignment(2048.5), r"start LBA 2048\.5 must be a whole number"),
+    (lambda: dl.check_alignment(2048, grain=2**20 + 0.5), r"alignment grain 1048576\.5 must be"),
+    (lambda: dl.check_alignment(2048, 512.0), r"logical sector size 512\.0 is not supported"),
+    (lambda: dl.mbr_limit_bytes(True), r"logical sector size True is not supported"),
+])
+def test_floats_and_a_zero_physical_sector_are_value_errors(call, message):
+    """chs_bytes(0.5) was a TypeError (float & int), check_alignment with physical 0 a
+    ZeroDivisionError; floats elsewhere gave float offsets."""
+    with pytest.raises(ValueError, match=message):
+        call()
+    # hand check: LBA 2048 with 255 heads x 63 sectors is C 0, H 2048 // 63 = 32, S 2048 % 63 + 1 = 33
+    assert dl.chs_bytes(2048) == bytes([32, 33, 0])

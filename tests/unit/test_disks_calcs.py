@@ -224,3 +224,18 @@ def test_fstab_linter_output_shown_on_the_mount_page():
     for issue in fstab.lint(bad):
         assert "    " + str(issue) + "\n" in page, issue
     assert [str(i)[:2] for i in fstab.lint(bad)] == ["2:", "3:", "4:", "7:", "7:", "7:", "8:"]
+
+
+@pytest.mark.parametrize("args, name", [
+    ((100, 100, 4096, 10**400), "file_size"), ((100, 100, 4096, math.inf), "file_size"),
+    ((100, 100, 0, 100), "block_size"), ((100.5, 100, 4096, 100), "free_inodes"),
+    ((100, -1, 4096, 100), "free_blocks"), ((100, 100, 4096.0, 100), "block_size"),
+])
+def test_fill_small_files_refuses_counts_that_are_not_whole(args, name):
+    """A 10**400-byte or infinite file size was an OverflowError (int / int too large for a float,
+    math.ceil(inf))."""
+    with pytest.raises(ValueError, match=rf"whole numbers up to 2\*\*64 \(got {name} = "):
+        dfcalc.fill_small_files(*args)
+    # hand check: 2**64-byte files in 4 KiB blocks need 2**52 blocks each; 100 blocks hold none
+    r = dfcalc.fill_small_files(100, 100, 4096, 2**64)
+    assert (r.files, r.stopped_by, r.blocks_left, r.inodes_left) == (0, "blocks", 100, 100)

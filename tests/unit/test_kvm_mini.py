@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, strategies as st
 
 import kvm_mini
@@ -64,5 +65,14 @@ def test_bad_port_is_refused():
 def test_script_reports_bad_message_with_exit_2_and_no_traceback():
     proc = subprocess.run([sys.executable, str(SNIPPET), "--message", "é"], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "message must be 1 to 256 printable ASCII characters, got 'é'"
+    assert proc.stderr.strip() == "kvm_mini.py: message must be 1 to 256 printable ASCII characters, got 'é'"
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("port", [1016.0, 0.5, True, -1, 2**16, 10**400])
+def test_a_port_that_is_not_a_16_bit_whole_number_is_refused(port):
+    """A float port was an AttributeError ('float' object has no attribute 'to_bytes')."""
+    with pytest.raises(ValueError, match=r"^port must be 0 to 65535, got "):
+        kvm_mini.guest_code("x", port)
+    # mov dx, 0x3f8 is ba f8 03: the port as a little-endian 16-bit immediate
+    assert kvm_mini.guest_code("x", 0x3F8)[:3] == bytes([0xBA, 0xF8, 0x03])

@@ -299,3 +299,14 @@ def test_unresolvable_host():
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("oncrpc.py: no-such-host.invalid: cannot resolve the host name (")
     assert len(proc.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("method, value", [("uint", 5.0), ("uint", 0.5), ("uhyper", 1e18), ("uhyper", -1),
+                                           ("uint", 2**32), ("uhyper", 2**64)])
+def test_xdr_integers_must_be_whole_numbers_in_range(method, value):
+    """A float was a struct.error ('required argument is not an integer')."""
+    with pytest.raises(ValueError, match=r"^XDR unsigned (int|hyper) out of range: "):
+        getattr(o.Packer(), method)(value)
+    p = o.Packer()
+    p.uint(True)                          # an XDR bool is an unsigned int 0 or 1 (RFC 4506 4.4)
+    assert p.data() == bytes([0, 0, 0, 1])

@@ -135,3 +135,12 @@ def test_loop_device_counts_as_an_image_only_over_a_regular_file(tmp_path: Path)
         for dev in (second, first):
             if dev:
                 subprocess.run(["losetup", "-d", dev], check=False)
+
+
+@pytest.mark.parametrize("limit", [1.5, -(10**400), True, 1 << 41])
+def test_read_limited_refuses_a_limit_that_is_not_a_byte_count(tmp_path: Path, limit) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("hello\n")
+    with pytest.raises(ValueError, match=r"read limit .* must be a whole number of bytes 0\.\.2\*\*40"):
+        safety.read_limited(str(text), limit, "fstab")
+    assert safety.read_limited(str(text), 6, "fstab") == b"hello\n"
