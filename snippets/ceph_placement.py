@@ -80,6 +80,7 @@ def str_hash_rjenkins(key: bytes) -> int:
 # --8<-- [start:stablemod]
 def pg_num_mask(pg_num: int) -> int:
     """Smallest 2^n - 1 that covers pg_num - 1 (pg_pool_t::calc_pg_masks)."""
+    crush.whole("pg_num", pg_num, 1, 2 ** 31 - 1)
     return (1 << (pg_num - 1).bit_length()) - 1
 
 
@@ -120,10 +121,9 @@ def map_object(cmap: crush.CrushMap, name: str, pool: int, pg_num: int, size: in
                rule: int, pgp_num: int | None = None, hashpspool: bool = True) -> str:
     """One line as osdmaptool --test-map-object prints it."""
     pgp = pg_num if pgp_num is None else pgp_num
-    if not 1 <= pgp <= pg_num:
-        raise ValueError(f"pgp_num {pgp} out of range (1 to pg_num {pg_num})")
-    if pool < 0:
-        raise ValueError(f"pool id {pool} out of range (0 or more)")
+    crush.whole("pg_num", pg_num, 1, 2 ** 31 - 1)
+    crush.whole("pgp_num", pgp, 1, pg_num)
+    crush.whole("pool id", pool, 0, 2 ** 63 - 1)       # an int64 in the OSD map
     raw = str_hash_rjenkins(name.encode("utf-8"))
     ps = stable_mod(raw, pg_num, pg_num_mask(pg_num))
     osds = pg_to_osds(cmap, rule, raw, pool, pgp, size, hashpspool)

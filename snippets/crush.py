@@ -140,6 +140,18 @@ CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
 CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
 S64_MIN = -(1 << 63)
 MAX_DEPTH = 100                  # levels of buckets; Python recursion builds the shadow trees
+# Device ids index lists (the reweight vector, as crushtool's): a bound of this
+# tool, far above Ceph's mon_max_osd (10000 by default: OSD ids stay below it).
+MAX_DEVICE_ID = (1 << 20) - 1
+S32_MIN = -(1 << 31)             # bucket and class ids are C ints in the binary map
+
+
+def whole(what: str, value: object, low: int, high: int) -> int:
+    """value if it is a whole number from low to high, else a ValueError naming what."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} {value!r} out of range ({low} to {high})")
+    return value
+
 
 # --8<-- [start:hash]
 # Robert Jenkins' 96-bit mix, as in Ceph's src/crush/hash.c.  Python ints are
@@ -673,8 +685,9 @@ class CrushMap:
             elif word == "device":
                 dev_id = tk.int("device id")
                 name = tk.next("device name")
-                if dev_id < 0:
-                    raise ValueError(f"device {name}: id {dev_id} must be >= 0")
+                if not 0 <= dev_id <= MAX_DEVICE_ID:
+                    raise ValueError(f"device {name}: id {dev_id} out of range (0 to {MAX_DEVICE_ID} in "
+                                     "this tool; Ceph's OSD ids stay below mon_max_osd, 10000 by default)")
                 if dev_id in m.devices:
                     raise ValueError(f"device id {dev_id} is defined twice "
                                      f"({m.devices[dev_id]} and {name})")
@@ -787,9 +800,9 @@ class CrushMap:
             if key == "id":
                 if len(line) == 4 and line[2] == "class":
                     cid = _int(line[1], f"bucket {name!r}: class id")
-                    if cid >= 0 or cid in classes.values():
+                    if not S32_MIN <= cid < 0 or cid in classes.values():
                         raise ValueError(f"bucket {name!r}: class id {cid} invalid "
-                                         "(must be < 0 and unique)")
+                                         "(must be -2147483648 to -1 and unique)")
                     classes[line[3]] = cid
                     if line[3] not in self.classes:
                         self.classes.append(line[3])
@@ -847,9 +860,16 @@ class CrushMap:
             raise ValueError(f"bucket {name!r}: total weight {total / 0x10000:.3f} "
                              "out of range (at most 65535.999)")
         size = len(entries)
-        used = {p for _, _, p in entries if p is not None}
-        if used:
-            size = max(size, max(used))
+        used: set[int] = set()
+        for iname, _, pos in entries:
+            if pos in used:
+                raise ValueError(f"bucket {name!r}: item {iname!r} has explicit pos {pos}, "
+                                 "which is occupied")
+            if pos is not None:
+                used.add(pos)
+        if used and max(used) >= size:      # checked before the lists are built, as crushtool does
+            iname, _, pos = max((e for e in entries if e[2] is not None), key=lambda e: e[2])
+            raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} >= size {pos}")
         items, weights = [0] * size, [0] * size
         cur = 0
         for iname, w, pos in entries:
@@ -858,16 +878,15 @@ class CrushMap:
                     cur += 1
                 pos = cur
                 cur += 1
-            if pos >= size:
-                raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} >= size {size}")
             items[pos], weights[pos] = self.names[iname], w or 0
         if bid == 0:
             bid = -1
             while bid in self.buckets:
                 bid -= 1
         shadow_ids = {v for d in self.class_bucket.values() for v in d.values()}
-        if bid in self.buckets or bid >= 0 or bid in shadow_ids or bid in classes.values():
-            raise ValueError(f"bucket {name!r}: duplicate or invalid id {bid} (must be < 0, unique)")
+        if bid in self.buckets or not S32_MIN <= bid < 0 or bid in shadow_ids or bid in classes.values():
+            raise ValueError(f"bucket {name!r}: duplicate or invalid id {bid} "
+                             "(must be -2147483648 to -1, unique)")
         for cid in classes.values():
             if cid in self.buckets or cid in shadow_ids:
                 raise ValueError(f"bucket {name!r}: class id {cid} already used (must be unique)")
@@ -1525,9 +1544,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _float_arg(text: str) -> float:
     try:
-        return float(text)
+        f = float(text)
     except ValueError:
         raise ValueError(f"--weight value {text!r} is not a number (0.0 to 1.0)") from None
+    if not -32768 < f < 32768:      # inf and nan too: crushtool's (int)(f * 0x10000) is undefined
+        raise ValueError(f"--weight value {text!r} out of range (0.0 to 1.0; crushtool clamps values "
+                         "to it, but past +-32767 its 16.16 conversion overflows)")
+    return f
 
 
 if __name__ == "__main__":

@@ -43,10 +43,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crush  # noqa: E402  (sibling snippet)
 
 
+# Bounds of this tool: what the pure-Python mapper places in a few seconds
+# (64 hosts x 32 OSDs, 1024 PGs of 10 replicas: about 5 s on a busy 2-core machine).
+MAX_HOSTS = 64
+MAX_OSDS_PER_HOST = 32
+MAX_SIZE = 10                          # a replicated pool's size: 1 to 10 in Ceph
+MAX_PG_REPLICAS = 12288                # PGs x size per run: 4096 PGs of 3, 1228 of 10
+
+whole = crush.whole
+
+
 def numbered(osds_per_host: Sequence[int]) -> list[list[int]]:
     """OSD ids host by host: [2, 1] -> [[0, 1], [2]]."""
     ids, n = [], 0
     for k in osds_per_host:
+        whole("OSDs per host", k, 0, MAX_OSDS_PER_HOST + 1)     # + 1: a change may add one
         ids.append(list(range(n, n + k)))
         n += k
     return ids
@@ -62,6 +73,7 @@ def cluster_map(hosts: Sequence[Sequence[float]],
     last OSD was removed keeps its bucket, of weight 0)."""
     if not any(hosts) or (ids is None and not all(hosts)):
         raise ValueError(f"need at least one host with at least one OSD (got {len(hosts)} hosts)")
+    whole("hosts", len(hosts), 1, MAX_HOSTS + 1)
     if ids is None:
         ids = numbered([len(weights) for weights in hosts])
     # Ceph 16's tunables (a map without tunable lines gets the legacy ones)
@@ -69,9 +81,11 @@ def cluster_map(hosts: Sequence[Sequence[float]],
     buckets = []
     for i, (weights, osds) in enumerate(zip(hosts, ids)):
         items = []
+        whole("OSDs per host", len(weights), 0, MAX_OSDS_PER_HOST + 1)
         for w, osd in zip(weights, osds):
-            if not 0 <= w < 65536:
-                raise ValueError(f"OSD weight {w} out of range (0 to 65535)")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 65536:
+                raise ValueError(f"OSD weight {w!r} out of range (0 to 65535)")
+            whole("OSD id", osd, 0, crush.MAX_DEVICE_ID)
             lines.append(f"device {osd} osd.{osd}")
             items.append(f"item osd.{osd} weight {w:.5f}")
         buckets.append(f"host h{i} {{ id {-2 - i}\nalg straw2\nhash 0\n" + "\n".join(items) + "\n}")
@@ -86,9 +100,10 @@ def placements(m: crush.CrushMap, n_pgs: int, size: int,
                out: Sequence[int] = ()) -> list[list[int]]:
     """OSDs of PGs 0..n_pgs-1 (x = PG number, as crushtool --test does);
     the OSDs in ``out`` are marked out (reweight 0, like ``ceph osd out``)."""
+    check_pgs(n_pgs, size)
     w = m.default_weights()
     for osd in out:
-        w[osd] = 0
+        w[whole("out OSD", osd, 0, len(w) - 1)] = 0
     return [m.do_rule(0, x, size, w) for x in range(n_pgs)]
 
 
@@ -104,6 +119,8 @@ def moved_fraction(old: crush.CrushMap, new: crush.CrushMap, n_pgs: int, size: i
 
 def mod_n_moved_fraction(n_osds: int, n_pgs: int) -> float:
     """The same count for 'OSD = PG mod N' when N becomes N + 1."""
+    whole("OSDs", n_osds, 1, 1 << 20)
+    whole("--pgs", n_pgs, 1, MAX_PG_REPLICAS)
     return sum(1 for x in range(n_pgs) if x % n_osds != x % (n_osds + 1)) / n_pgs
 # --8<-- [end:movement]
 
@@ -152,17 +169,16 @@ def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
     ValueError: osd.4 does not exist (OSDs 0 to 3)
     """
     hosts = list(osds_per_host)
-    if not 1 <= len(hosts) <= 64 or not any(hosts):
-        raise ValueError(f"need at least one host with at least one OSD, at most 64 hosts "
+    for n in hosts:
+        whole("OSDs per host", n, 0, MAX_OSDS_PER_HOST)
+    if not 1 <= len(hosts) <= MAX_HOSTS or not any(hosts):
+        raise ValueError(f"need at least one host with at least one OSD, at most {MAX_HOSTS} hosts "
                          f"(got {len(hosts)} hosts, {sum(hosts)} OSDs)")
-    if any(not 0 <= n <= 32 for n in hosts):
-        raise ValueError(f"OSDs per host {max(hosts, key=abs)} out of range (0 to 32)")
     if change not in CHANGES:
         raise ValueError(f"change {change!r} unknown (one of {', '.join(CHANGES)})")
-    if not 1 <= n_pgs <= 1_000_000:
-        raise ValueError(f"--pgs {n_pgs} out of range (1 to 1000000)")
-    if not 1 <= size <= 10:
-        raise ValueError(f"--size {size} out of range (1 to 10)")
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise ValueError(f"target {target!r} is not a whole number (a host number or an OSD id)")
+    check_pgs(n_pgs, size)
     ids, n = numbered(hosts), sum(hosts)
     new_ids = [list(h) for h in ids]
     out: list[int] = []
@@ -198,6 +214,15 @@ def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
             "share": 1 / max(n, n_after),          # the changed OSD's share of the weight
             "mod_n": mod_n_moved_fraction(min(n, n_after), n_pgs) if n_after else 1.0}
 # --8<-- [end:what_moves]
+
+
+def check_pgs(n_pgs: int, size: int) -> None:
+    """The PG count and the replicas per PG of a run, within what runs in a few seconds."""
+    whole("--pgs", n_pgs, 1, MAX_PG_REPLICAS)
+    whole("--size", size, 1, MAX_SIZE)
+    if n_pgs * size > MAX_PG_REPLICAS:
+        raise ValueError(f"--pgs {n_pgs} of --size {size} make {n_pgs * size} PG replicas; this tool "
+                         f"places at most {MAX_PG_REPLICAS} per run (a few seconds of pure Python)")
 
 
 def report(r: dict[str, Any], show_pgs: bool = False) -> str:
@@ -240,7 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.osds is None:
-            hosts = [a.osds_per_host] * max(a.hosts, 0)
+            if not 1 <= a.hosts <= MAX_HOSTS:     # before the list is built: --hosts 2**31
+                raise ValueError(f"need at least one host with at least one OSD, at most {MAX_HOSTS} "
+                                 f"hosts (got {a.hosts} hosts)")
+            hosts = [a.osds_per_host] * a.hosts
         else:
             try:
                 hosts = [int(v) for v in a.osds.replace(",", " ").split()]

@@ -146,3 +146,56 @@ def test_100_levels_of_buckets_with_a_class_map_like_crushtool_1100_are_refused(
     assert _ours(tmp_path, *args).stdout == ref
     assert _compile(tmp_path, _nested(1100)).returncode == 0
     _refused(_ours(tmp_path, *args), "bucket 'b100' is nested 101 levels deep; this tool follows at most 100 levels")
+
+
+# ------------------------------------------------------------ numbers past a field
+def test_weight_outside_0_to_1_is_clamped_like_crushtool_and_overflowing_values_refused(tmp_path):
+    """crushtool --weight: (int)(w * 0x10000) clamped to 0..0x10000.  Past +-32767 (and for inf
+    and nan) the C conversion is undefined: x86 gives INT_MIN, so even 1e300 takes the OSD out.
+    We clamp the same way within the range and refuse the rest."""
+    assert _compile(tmp_path, crush.EXAMPLE_MAP).returncode == 0
+    args = ["--rule", "0", "--num-rep", "3", "--min-x", "0", "--max-x", "49", "--show-mappings"]
+
+    def crushtool_with(value: str) -> str:
+        return _crushtool("-i", "map.bin", "--test", *args, "--weight", "0", value, cwd=tmp_path).stdout
+
+    out, full = crushtool_with("0"), crushtool_with("1")
+    assert out != full
+    for value, ref in (("-1", out), ("-0.5", out), ("2", full), ("32767", full)):
+        assert crushtool_with(value) == ref
+        assert _ours(tmp_path, *args, "--weight", "0", value).stdout == ref
+    for value in ("32768", "1e300", "inf", "nan"):
+        assert crushtool_with(value) == out
+        _refused(_ours(tmp_path, *args, "--weight", "0", value), f"--weight value '{value}' out of range (0.0 to 1.0")
+
+
+def test_device_ids_past_32_bits_wrap_or_abort_in_crushtool_and_are_refused(tmp_path):
+    """crushtool reads a device id into an int: 2^32 + 5 becomes 5, 2^31 aborts while the class
+    trees are built.  10^9 compiles, and crushtool --test then allocates a weight for every id
+    up to it (2 GB, over a minute: not run here).  We refuse ids above 2^20 - 1."""
+    text = crush.EXAMPLE_MAP.replace("device 5 osd.5 class ssd", f"device {2 ** 32 + 5} osd.5 class ssd")
+    assert _compile(tmp_path, text).returncode == 0
+    assert "device 5 osd.5 class ssd" in _decompiled(tmp_path)
+    _refused(_ours(tmp_path, "--num-rep", "3", "--x", "0"), "device osd.5: id 4294967301 out of range (0 to 1048575")
+    text = crush.EXAMPLE_MAP.replace("device 5 osd.5 class ssd", f"device {2 ** 31} osd.5 class ssd")
+    r = _compile(tmp_path, text)
+    assert r.returncode < 0 or r.returncode > 128 or "FAILED ceph_assert" in r.stderr, r
+    _refused(_ours(tmp_path, "--num-rep", "3", "--x", "0"), "device osd.5: id 2147483648 out of range")
+
+
+def test_explicit_positions_are_checked_like_crushtool(tmp_path):
+    """crushtool refuses a pos at or past the bucket's size, and two items at one pos."""
+    for edits, crushtool_says, we_say in (
+            ([("item osd.1 weight 0.500", "item osd.1 weight 0.500 pos 1000000000")],
+             "item 'osd.1' in bucket 'node1' has pos 1000000000 >= size 1000000000",
+             "item 'osd.1' pos 1000000000 >= size 1000000000"),
+            ([("item osd.0 weight 1.000", "item osd.0 weight 1.000 pos 1"),
+              ("item osd.1 weight 0.500", "item osd.1 weight 0.500 pos 1")],
+             "item 'osd.1' in bucket 'node1' has explicit pos 1, which is occupied",
+             "item 'osd.1' has explicit pos 1, which is occupied")):
+        text = crush.EXAMPLE_MAP
+        for old, new in edits:
+            text = text.replace(old, new)
+        r = _compile(tmp_path, text)
+        assert r.returncode != 0 and crushtool_says in r.stdout + r.stderr
+        _refused(_ours(tmp_path, "--num-rep", "3", "--x", "0"), we_say)

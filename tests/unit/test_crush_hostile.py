@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import ceph_placement
 import crush
+import crush_sim
 
 SNIPPETS = Path(__file__).resolve().parents[2] / "snippets"
 
@@ -106,3 +108,91 @@ def test_deeper_nesting_is_a_value_error_naming_the_limit(tmp_path, levels, devi
         crush.CrushMap.parse(nested_map(levels, device_class))
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, nested_map(levels, device_class)), "--x", "1",
                          "--num-rep", "1", "--show-mappings"), "crush.py", "at most 100 levels")
+
+
+# ------------------------------------------------------------ numbers past a field (OverflowError before)
+def _with_device_id(dev_id: int) -> str:
+    return crush.EXAMPLE_MAP.replace("device 5 osd.5 class ssd", f"device {dev_id} osd.5 class ssd")
+
+
+@pytest.mark.parametrize("dev_id", [2 ** 20, 10 ** 9, 2 ** 31, 2 ** 63, 2 ** 64 + 5, -1])
+def test_device_id_past_the_bound_is_a_value_error_before_any_list_is_built(tmp_path, dev_id):
+    """10**9 built a 10**9-entry weight list; 2**63 raised OverflowError in ceph_placement."""
+    message = f"device osd.5: id {dev_id} out of range \\(0 to 1048575"
+    with pytest.raises(ValueError, match=message):
+        crush.CrushMap.parse(_with_device_id(dev_id))
+    path = _map_file(tmp_path, _with_device_id(dev_id))
+    _one_line_error(_run("crush.py", "-i", path, "--num-rep", "3", "--x", "0", "--show-mappings"), "crush.py",
+                    message)
+    _one_line_error(_run("ceph_placement.py", "--crush", path, "--pool", "1", "--pg-num", "8", "--size", "3",
+                         "--rule", "0", "obj"), "ceph_placement.py", message)
+
+
+def test_the_largest_device_id_maps():
+    m = crush.CrushMap.parse(_with_device_id(crush.MAX_DEVICE_ID))
+    assert m.max_devices == 2 ** 20 and m.do_rule(1, 0, 3) == [1, 3, 1048575]   # osd.5 renumbered
+    # rule 1 takes the ssd tree: one ssd OSD on each of the 3 hosts, whatever the PG
+    assert {tuple(sorted(ceph_placement.pg_to_osds(m, 1, ps, 1, 8, 3))) for ps in range(8)} == {(1, 3, 1048575)}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("type 1 host\nhost h {\nid -2147483649\nalg straw2\n}\n", "duplicate or invalid id -2147483649"),
+    ("type 1 host\nhost h {\nid -2\nid -2147483649 class ssd\nalg straw2\n}\n", "class id -2147483649 invalid"),
+    ("type 1 host\nhost h {\nid -2\nid 5 class ssd\nalg straw2\n}\n", "class id 5 invalid"),
+    (crush.EXAMPLE_MAP.replace("item osd.1 weight 0.500", "item osd.1 weight 0.500 pos 1000000000"),
+     "item 'osd.1' pos 1000000000 >= size 1000000000"),
+    (crush.EXAMPLE_MAP.replace("item osd.0 weight 1.000", "item osd.0 weight 1.000 pos 1")
+     .replace("item osd.1 weight 0.500", "item osd.1 weight 0.500 pos 1"), "item 'osd.1' has explicit pos 1"),
+])
+def test_ids_and_positions_past_their_fields_are_value_errors(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        crush.CrushMap.parse(text)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e309", "-1e999"])
+def test_weight_that_is_not_a_finite_number_never_gives_a_traceback(value):
+    r = _run("crush.py", "-i", str(SNIPPETS / "missing.txt"), "--num-rep", "3", f"--weight=0 {value}")
+    assert r.returncode == 2                          # argparse: --weight takes two words
+    r = _run("crush.py", "-i", "/dev/null", "--num-rep", "3", "--x", "0", "--weight", "0", value)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e309", "32768", "-40000"])
+def test_weight_inf_nan_and_past_16_16_on_a_real_map_give_one_line(tmp_path, value):
+    path = _map_file(tmp_path, crush.EXAMPLE_MAP)
+    _one_line_error(_run("crush.py", "-i", path, "--num-rep", "3", "--x", "0", "--show-mappings",
+                         "--weight", "0", value), "crush.py",
+                    f"--weight value '{value}' out of range \\(0.0 to 1.0")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hosts", str(2 ** 31)], "at most 64 hosts \\(got 2147483648 hosts\\)"),
+    (["--osds-per-host", str(2 ** 64)], "OSDs per host 18446744073709551616 out of range \\(0 to 32\\)"),
+    (["--osds", f"2 {2 ** 64}"], "OSDs per host 18446744073709551616 out of range \\(0 to 32\\)"),
+    (["--target", str(2 ** 64), "--change", "out"], "osd.18446744073709551616 does not exist"),
+])
+def test_crush_sim_numbers_past_their_range_give_one_line(args, message):
+    _one_line_error(_run("crush_sim.py", *args), "crush_sim.py", message)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: crush_sim.numbered([2 ** 64]), "OSDs per host 18446744073709551616 out of range"),
+    (lambda: crush_sim.numbered([2.0]), "OSDs per host 2.0 out of range"),
+    (lambda: crush_sim.what_moves([2, 2.5], "add"), "OSDs per host 2.5 out of range"),
+    (lambda: crush_sim.what_moves(["2"], "add"), "OSDs per host '2' out of range"),
+    (lambda: crush_sim.what_moves([2, 2], "add", 1.0), "target 1.0 is not a whole number"),
+    (lambda: crush_sim.cluster_map([[1.0]] * 66), "hosts 66 out of range \\(1 to 65\\)"),
+    (lambda: crush_sim.cluster_map([["1"]]), "OSD weight '1' out of range"),
+    (lambda: crush_sim.cluster_map([[1.0]], [[2 ** 63]]), "OSD id 9223372036854775808 out of range"),
+    (lambda: crush_sim.mod_n_moved_fraction(0, 8), "OSDs 0 out of range"),
+    (lambda: crush_sim.placements(crush_sim.cluster_map([[1.0]]), 8, 1, [5]), "out OSD 5 out of range"),
+    (lambda: ceph_placement.pg_num_mask(5.0), "pg_num 5.0 out of range"),
+    (lambda: ceph_placement.crush_input(1, 1, 0), "pg_num 0 out of range"),
+    (lambda: ceph_placement.map_object(crush.CrushMap.parse(crush.EXAMPLE_MAP), "o", -1, 8, 3, 0),
+     "pool id -1 out of range"),
+    (lambda: ceph_placement.map_object(crush.CrushMap.parse(crush.EXAMPLE_MAP), "o", 1, 8, 3, 0, 9),
+     "pgp_num 9 out of range \\(1 to 8\\)"),
+])
+def test_library_calls_with_numbers_past_their_range_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
