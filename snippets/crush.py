@@ -144,6 +144,14 @@ MAX_DEPTH = 100                  # levels of buckets; Python recursion builds th
 # tool, far above Ceph's mon_max_osd (10000 by default: OSD ids stay below it).
 MAX_DEVICE_ID = (1 << 20) - 1
 S32_MIN = -(1 << 31)             # bucket and class ids are C ints in the binary map
+# Retries per replica: every try is a walk down the tree, so a map asking for
+# 10^9 (crushtool accepts any 32-bit value) runs for ever here.  Ceph's own
+# values are 19 or 50 total tries and set_choose_tries 100 in its EC rules.
+MAX_TRIES = 100
+TRIES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
+         "set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
+         "set_choose_local_fallback_tries")
+MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_size are one byte
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -681,6 +689,9 @@ class CrushMap:
                 value = tk.int(f"tunable {name}")
                 if not 0 <= value <= MASK32:
                     raise ValueError(f"tunable {name} {value} out of range (0 to 4294967295)")
+                if name in TRIES and value > MAX_TRIES:
+                    raise ValueError(f"tunable {name} {value} out of range (0 to {MAX_TRIES} in this "
+                                     "tool: each try walks the tree again; Ceph's profiles set 0 to 50)")
                 m.tunables[name] = value
             elif word == "device":
                 dev_id = tk.int("device id")
@@ -911,6 +922,11 @@ class CrushMap:
                 rtype = line[1]
             elif key in ("min_size", "max_size"):
                 sizes[key] = _int(line[1], f"rule {name!r}: {key}")
+                if not 0 <= sizes[key] <= 255:
+                    v = sizes[key]       # crushtool -c: strtol, then the low byte
+                    kept = f"; crushtool -c keeps its low byte, {min(v, 2 ** 63 - 1) & 0xFF}" if v > 0 else ""
+                    raise ValueError(f"rule {name!r}: {key} {v} out of range (0 to 255: one byte "
+                                     f"in the binary map{kept})")
             elif key == "step":
                 steps.append(self._parse_step(name, line[1:]))
         if rid is None:
@@ -938,6 +954,9 @@ class CrushMap:
                 raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
                                  "(expected: choose|chooseleaf firstn|indep N type T)")
             mode, n, type_name = w[1], _int(w[2], f"rule {rname!r}: {op} count"), w[4]
+            if not S32_MIN <= n <= MAX_RESULT:     # 0 and less: the pool's size minus -n
+                raise ValueError(f"rule {rname!r}: {op} count {n} out of range (-2147483648 to "
+                                 f"{MAX_RESULT}: a PG has at most {MAX_RESULT} OSDs)")
             if mode not in ("firstn", "indep") or w[3] != "type":
                 raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
                                  "(expected: choose|chooseleaf firstn|indep N type T)")
@@ -949,7 +968,13 @@ class CrushMap:
                   "set_chooseleaf_stable"):
             if len(w) != 2:
                 raise ValueError(f"rule {rname!r}: step {op} takes one integer")
-            return (op, _int(w[1], f"rule {rname!r}: {op}"), 0)
+            value = _int(w[1], f"rule {rname!r}: {op}")
+            high = MAX_TRIES if op in TRIES else 2 ** 31 - 1
+            if not S32_MIN <= value <= high:    # a C int in the binary map; 0 and less: unset
+                raise ValueError(f"rule {rname!r}: {op} {value} out of range (-2147483648 to {high}"
+                                 + (" in this tool: each try walks the tree again; Ceph's EC rules "
+                                    "set 100)" if op in TRIES else ": a 32-bit int in the binary map)"))
+            return (op, value, 0)
         raise ValueError(f"rule {rname!r}: unknown step {' '.join(w)!r}")
 
     def _parse_choose_args(self, tk: _Tokens) -> None:

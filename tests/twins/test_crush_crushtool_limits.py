@@ -199,3 +199,52 @@ def test_explicit_positions_are_checked_like_crushtool(tmp_path):
         r = _compile(tmp_path, text)
         assert r.returncode != 0 and crushtool_says in r.stdout + r.stderr
         _refused(_ours(tmp_path, "--num-rep", "3", "--x", "0"), we_say)
+
+
+# ------------------------------------------------------------ field widths and tries
+_FAST = "    step take default class ssd"
+
+
+@pytest.mark.parametrize("old,new,crushtool_keeps,we_say", [
+    ("max_size 10\n    step take default class", "max_size 1000000000\n    step take default class",
+     "\tmax_size 0\n", "max_size 1000000000 out of range (0 to 255: one byte in the binary map; "
+                       "crushtool -c keeps its low byte, 0)"),
+    ("max_size 10\n    step take default class", "max_size 256\n    step take default class",
+     "\tmax_size 0\n", "crushtool -c keeps its low byte, 0)"),
+    ("min_size 1\n    max_size 10\n    step take default class", "min_size 300\n    max_size 10\n    step take "
+     "default class", "\tmin_size 44\n", "min_size 300 out of range (0 to 255: one byte in the binary map; "
+                                          "crushtool -c keeps its low byte, 44)"),
+    ("max_size 10\n    step take default class", "max_size 99999999999999999999\n    step take default class",
+     "\tmax_size 255\n", "crushtool -c keeps its low byte, 255)"),            # strtol stops at LONG_MAX
+    ("choose_total_tries 50", "choose_total_tries 4294967295", "tunable choose_total_tries -1\n",
+     "tunable choose_total_tries 4294967295 out of range (0 to 100 in this tool"),
+    ("choose_total_tries 50", "choose_total_tries 4294967296", "tunable choose_total_tries 0\n",
+     "tunable choose_total_tries 4294967296 out of range (0 to 4294967295)"),
+    (_FAST, "    step set_choose_tries 1000000000\n" + _FAST, "\tstep set_choose_tries 1000000000\n",
+     "set_choose_tries 1000000000 out of range (-2147483648 to 100 in this tool"),
+    (_FAST, "    step set_choose_tries 4294967296\n" + _FAST, "\tstep set_choose_tries 0\n",
+     "set_choose_tries 4294967296 out of range"),
+    ("step chooseleaf firstn 0 type host", "step chooseleaf firstn 4294967299 type host",
+     "\tstep chooseleaf firstn 3 type host\n", "chooseleaf count 4294967299 out of range (-2147483648 to 255"),
+])
+def test_fields_past_their_width_are_truncated_by_crushtool_and_refused_here(tmp_path, old, new, crushtool_keeps,
+                                                                             we_say):
+    """crushtool -c reads integers with strtol and stores them in the binary map's field:
+    min_size/max_size a byte, tunables a u32 (printed as int by -d), step arguments an int.
+    The decompiled map shows what it kept; we refuse the value and say so.  Tries that do fit
+    (set_choose_tries 10^9) are kept by crushtool, which then retries a replica it cannot
+    place 10^9 times; we follow at most 100."""
+    assert old in crush.EXAMPLE_MAP
+    assert _compile(tmp_path, crush.EXAMPLE_MAP.replace(old, new, 1)).returncode == 0
+    assert crushtool_keeps in _decompiled(tmp_path)
+    _refused(_ours(tmp_path, "--num-rep", "3", "--x", "0", "--show-mappings"), we_say)
+
+
+def test_the_largest_tries_and_sizes_map_like_crushtool(tmp_path):
+    text = crush.EXAMPLE_MAP.replace("choose_total_tries 50", "choose_total_tries 100").replace(
+        _FAST, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + _FAST).replace(
+        "max_size 10", "max_size 255")
+    assert _compile(tmp_path, text).returncode == 0
+    args = ["--min-x", "0", "--max-x", "9", "--num-rep", "5", "--show-mappings", "--show-bad-mappings"]
+    ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
+    assert ref.count("bad mapping") == 20 and _ours(tmp_path, *args).stdout == ref

@@ -196,3 +196,54 @@ def test_crush_sim_numbers_past_their_range_give_one_line(args, message):
 def test_library_calls_with_numbers_past_their_range_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ------------------------------------------------------------ field widths and tries (hangs before)
+def _edit(old: str, new: str) -> str:
+    assert old in crush.EXAMPLE_MAP
+    return crush.EXAMPLE_MAP.replace(old, new, 1)
+
+
+FAST_TAKE = "    step take default class ssd"
+
+
+@pytest.mark.parametrize("text,message", [
+    (_edit("choose_total_tries 50", "choose_total_tries 4294967295"),
+     "tunable choose_total_tries 4294967295 out of range (0 to 100 in this tool"),
+    (_edit("choose_total_tries 50", "choose_total_tries 101"), "choose_total_tries 101 out of range"),
+    (_edit("choose_local_tries 0", "choose_local_tries 1000000"), "choose_local_tries 1000000 out of range"),
+    (_edit("choose_local_fallback_tries 0", "choose_local_fallback_tries 1000000"),
+     "choose_local_fallback_tries 1000000 out of range"),
+    (_edit("choose_total_tries 50", "choose_total_tries 4294967296"),
+     "tunable choose_total_tries 4294967296 out of range (0 to 4294967295)"),
+    (_edit(FAST_TAKE, "    step set_choose_tries 1000000000\n" + FAST_TAKE),
+     "rule 'fast': set_choose_tries 1000000000 out of range (-2147483648 to 100 in this tool"),
+    (_edit(FAST_TAKE, "    step set_chooseleaf_tries 101\n" + FAST_TAKE), "set_chooseleaf_tries 101 out of range"),
+    (_edit(FAST_TAKE, "    step set_choose_local_tries 5000\n" + FAST_TAKE), "set_choose_local_tries 5000"),
+    (_edit(FAST_TAKE, "    step set_choose_local_fallback_tries 5000\n" + FAST_TAKE),
+     "set_choose_local_fallback_tries 5000"),
+    (_edit(FAST_TAKE, "    step set_chooseleaf_vary_r 4294967296\n" + FAST_TAKE),
+     "set_chooseleaf_vary_r 4294967296 out of range (-2147483648 to 2147483647: a 32-bit int"),
+    (_edit("max_size 10\n    step take default class", "max_size 1000000000\n    step take default class"),
+     "rule 'fast': max_size 1000000000 out of range (0 to 255: one byte in the binary map; "
+     "crushtool -c keeps its low byte, 0)"),
+    (_edit("min_size 1\n    max_size 10\n    step take default class",
+           "min_size 300\n    max_size 10\n    step take default class"), "min_size 300 out of range"),
+    (_edit("step chooseleaf firstn 0 type host", "step chooseleaf firstn 1000000000 type host"),
+     "rule 'replicated_rule': chooseleaf count 1000000000 out of range (-2147483648 to 255"),
+])
+def test_values_past_crushtools_field_widths_or_the_tries_bound_are_value_errors(tmp_path, text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        crush.CrushMap.parse(text)
+    _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, text), "--x", "0", "--show-mappings"), "crush.py",
+                    re.escape(message))
+
+
+def test_the_largest_accepted_values_map():
+    """choose_total_tries 100 (101 tries), set_choose_tries 100, max_size 255: still one mapping."""
+    text = _edit("choose_total_tries 50", "choose_total_tries 100")
+    text = text.replace(FAST_TAKE, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + FAST_TAKE)
+    text = text.replace("max_size 10", "max_size 255")
+    m = crush.CrushMap.parse(text)
+    assert m.rules[1].max_size == 255 and m.tunables["choose_total_tries"] == 100
+    assert m.do_rule(1, 0, 3) == [1, 3, 5]
