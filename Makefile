@@ -35,11 +35,18 @@ node_modules/.ok: package.json package-lock.json
 deps:
 	scripts/install-debian-deps.sh
 
-serve: venv
-	$(MKDOCS) serve -a 127.0.0.1:8000
+# Before any build: the generated pages (question index, errata, drill, practice data:
+# bookgen/pages.py), git-ignored.  `python -m mkdocs` (not .venv/bin/mkdocs): mkdocs.yml names
+# modules of bookgen/, which are imported from the repository root.
+.PHONY: pages
+pages: venv
+	$(PY) -m bookgen.pages
 
-build: venv
-	$(MKDOCS) build --strict -d $(SITE)
+serve: venv pages
+	$(PY) -m mkdocs serve -a 127.0.0.1:8000
+
+build: venv pages
+	$(PY) -m mkdocs build --strict -d $(SITE)
 
 # The offline edition: dist/handbook-offline.zip, works from file:// (search, diagrams)
 offline: venv

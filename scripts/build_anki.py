@@ -6,7 +6,7 @@
 
 The notes are the questions of the question index (appendix/questions/): every
 seed question and every follow-up, in the book's order.  Which questions there
-are comes from ``assets/questions.json`` (hooks/questions.py); their text comes
+are comes from ``assets/questions.json`` (bookgen/pages.py); their text comes
 from the built pages, so a card says what the site says:
 
 * front: the question (the seed ``h2`` or the follow-up's ``<summary>``), its
@@ -45,8 +45,9 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import genanki
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "hooks"))
-from questions import _matching_div_end as _matching_end  # noqa: E402  (one matcher for site and deck)
+sys.path.insert(0, str(ROOT))
+from bookgen.pages import ATTR, DETAILS_TAG, DIV_TAG, TAGS  # noqa: E402  (one matcher for site and deck)
+from bookgen.pages import matching_end as _matching_end  # noqa: E402
 
 # Chosen once at random; never change them, or a re-import makes a second deck / note type.
 DECK_ID = 1_736_205_611
@@ -57,14 +58,10 @@ EXCERPT_CHARS = 600          # a question without a 面试回答: its section up
 EXCERPT_PRE_LINES = 12       # with at most this many lines of each code block
 
 ARTICLE = re.compile(r'<article class="md-content__inner md-typeset">(.*)</article>', re.S)
-DETAILS_TAG = re.compile(r'<(/?)details\b[^>]*>')
-DIV_TAG = re.compile(r'<(/?)div\b[^>]*>')
 H2_START = re.compile(r'<h2\b')
 QUESTION_DETAILS = re.compile(r'<details class="question"[^>]*>')
 ANSWER_OPEN = re.compile(r'<div class="admonition abstract">\s*<p class="admonition-title">面试回答</p>')
 MOVED = re.compile(r'<a\b(?=[^>]*\bclass="moved")[^>]*>')
-ATTR = re.compile(r'([\w-]+)="([^"]*)"')
-TAGS = re.compile(r"<[^>]+>")
 
 CSS = """\
 .card { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif;
@@ -327,7 +324,7 @@ def page_file(site: Path, url: str) -> Path:
 
 
 def load_questions(site: Path) -> list[Question]:
-    """Every question of the index, in its order (the same walk as hooks/questions.py's index)."""
+    """Every question of the index, in its order (the same walk as bookgen/pages.py's index)."""
     data = json.loads((site / "assets" / "questions.json").read_text(encoding="utf-8"))
     out = []
     for p in data:

@@ -1,4 +1,4 @@
-"""hooks/slim_code.py drops token spans; check it changes neither text nor look."""
+"""bookgen/markdown_ext.py drops token spans from code blocks; check it changes neither text nor look."""
 from __future__ import annotations
 
 import html
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "hooks"))
-import slim_code  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from bookgen import markdown_ext as slim_code  # noqa: E402
 
 
 def _text(fragment: str) -> str:

@@ -9,8 +9,9 @@
    another one replaces it.
 
    Loaded by handbook.js once the reader scrolls or opens a follow-up, and directly by the
-   question index and the drill page (hooks/questions.py adds the <script> tags there,
-   with assets/js/practice-data.js: every question, and the map of moved anchors).
+   question index and the drill page (overrides/main.html adds the <script> tags there,
+   with assets/js/practice-data.js, written by bookgen/pages.py: every question, and the
+   map of moved anchors).
    Classic scripts only: the offline zip runs from file://, which blocks ES modules.
    Rating buttons are added lazily, when a question's answer scrolls into view or a
    follow-up is opened, so a page loads no extra element (page budget, 1,500). */
