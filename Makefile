@@ -35,17 +35,21 @@ node_modules/.ok: package.json package-lock.json
 deps:
 	scripts/install-debian-deps.sh
 
-# Before any build: the generated pages (question index, errata, drill, practice data:
-# bookgen/pages.py), git-ignored.  `python -m mkdocs` (not .venv/bin/mkdocs): mkdocs.yml names
-# modules of bookgen/, which are imported from the repository root.
-.PHONY: pages
+# Before any build: the vendored scripts (node_modules -> docs/assets/vendor/, with their
+# licences) and the generated pages (question index, errata, drill, practice data: bookgen/pages.py),
+# both git-ignored.  `python -m mkdocs` (not .venv/bin/mkdocs): mkdocs.yml names modules of
+# bookgen/, which are imported from the repository root.
+.PHONY: vendor pages
+vendor: venv
+	$(PY) -m bookgen.vendor
+
 pages: venv
 	$(PY) -m bookgen.pages
 
-serve: venv pages
+serve: vendor pages
 	$(PY) -m mkdocs serve -a 127.0.0.1:8000
 
-build: venv pages
+build: vendor pages
 	$(PY) -m mkdocs build --strict -d $(SITE)
 
 # The offline edition: dist/handbook-offline.zip, works from file:// (search, diagrams)

@@ -1,4 +1,9 @@
-"""Search: fix Material 9.8's Chinese query segmentation, and write a smaller index.
+"""MkDocs only: fix Material 9.8's Chinese query segmentation, and write a smaller index.
+
+Why a hook: both fixes apply to files that MkDocs' search plugin and Material's theme write
+into the built site (the search worker's minified script, search/search_index.json), after
+every page is rendered; there is no Markdown to change.  Zensical has a search of its own
+(search.json, its own worker and segmentation), which these patches do not concern.
 
 1. An off-by-one in the search worker ruins Chinese queries.  Material segments
    each run of Han characters in a query against the words of the search index
