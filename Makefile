@@ -39,7 +39,7 @@ deps:
 # licences) and the generated pages (question index, errata, drill, practice data: bookgen/pages.py),
 # both git-ignored.  `python -m mkdocs` (not .venv/bin/mkdocs): mkdocs.yml names modules of
 # bookgen/, which are imported from the repository root.
-.PHONY: vendor pages
+.PHONY: vendor pages zensical zensical-venv
 vendor: venv
 	$(PY) -m bookgen.vendor
 
@@ -51,6 +51,19 @@ serve: vendor pages
 
 build: vendor pages
 	$(PY) -m mkdocs build --strict -d $(SITE)
+
+# The same book built by Zensical (Material's successor; it reads mkdocs.yml, runs the same
+# Markdown extensions and no MkDocs hooks) into site-zensical/, from the newest zensical that
+# installs here, in its own venv so that MkDocs' pins stay untouched.
+ZENSICAL_VENV := .venv-zensical
+zensical-venv: $(ZENSICAL_VENV)/.ok
+$(ZENSICAL_VENV)/.ok:
+	python3 -m venv $(ZENSICAL_VENV)
+	$(ZENSICAL_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade zensical
+	touch $@
+
+zensical: vendor pages zensical-venv
+	$(PY) -m bookgen.site zensical site-zensical
 
 # The offline edition: dist/handbook-offline.zip, works from file:// (search, diagrams)
 offline: venv
@@ -68,7 +81,7 @@ check: $(VENV)/.site-ok
 
 # Every test: Debian packages, Python packages, the strict site build, then pytest
 # (pages, snippets' doctests, unit, twins, labs, site in Chromium).
-test: deps lab-venv venv
+test: deps lab-venv venv zensical-venv
 	$(PY) -m pytest
 
 # PDF editions: dist/handbook-full.pdf and dist/handbook-questions.pdf, printed by Debian's Chromium.
@@ -107,4 +120,4 @@ bench: lab-venv venv
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(SITE) dist
+	rm -rf $(SITE) site-zensical dist
