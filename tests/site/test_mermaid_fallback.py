@@ -1,4 +1,4 @@
-"""The fallback of hooks/mermaid_svg.py: without build-time rendering (HANDBOOK_MERMAID=browser,
+"""The fallback of bookgen/mermaid.py (the diagram formatter): without build-time rendering (HANDBOOK_MERMAID=browser,
 what a machine without Chromium gets), diagrams are drawn in the reader's browser by the
 site's own pinned copy of mermaid, only on pages that have one, with no outside request."""
 from __future__ import annotations
