@@ -70,10 +70,11 @@ offline: venv
 	$(PY) scripts/build_offline.py dist
 
 # The fast loop, for every edit: the Python blocks of every page, the snippets' doctests and
-# tests/unit (ruff included), in well under a minute on 2 cores, without root, Debian packages,
-# a browser or a site build.  /usr/sbin joins PATH because a page runs mkfs.ext4 on an image
-# file, which needs no root.  Outside CI a page block that imports a lab-only module
-# (libvirt) and the one unit test that needs root (losetup) skip; make test runs them.
+# tests/unit (ruff included), without root, Debian packages, a browser or a site build; about
+# 45 s of CPU, under a minute on an idle 2-core machine.  /usr/sbin joins PATH because a page
+# runs mkfs.ext4 on an image file, which needs no root.  Outside CI a page block that imports
+# a lab-only module (libvirt) and the one unit test that needs root (losetup) skip; make test
+# runs them.
 .PHONY: check
 check: export PATH := $(PATH):/usr/sbin:/sbin
 check: $(VENV)/.site-ok
