@@ -145,8 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not 1 <= a.pg_num < 2 ** 31:
             raise ValueError(f"pg_num {a.pg_num} out of range (1 to 2^31 - 1)")
-        if a.size < 1:
-            raise ValueError(f"size {a.size} out of range (1 or more)")
+        if not 1 <= a.size <= crush.MAX_RESULT:
+            raise ValueError(f"size {a.size} out of range (1 to {crush.MAX_RESULT}: pg_pool_t keeps "
+                             "it in one byte)")
         try:
             with open(a.crush, encoding="utf-8") as f:
                 cmap = crush.CrushMap.parse(f.read())
@@ -154,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"cannot read crush map {a.crush}: {e.strerror}") from None
         except UnicodeDecodeError:
             raise ValueError(f"crush map {a.crush} is not text (decompile it with crushtool -d)") from None
+        cmap.check_run(len(a.objects) * a.size, "give fewer objects")
         for name in a.objects:
             print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
                              not a.no_hashpspool))

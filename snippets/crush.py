@@ -152,6 +152,10 @@ TRIES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_trie
          "set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
          "set_choose_local_fallback_tries")
 MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_size are one byte
+# A run of the script (all x values, rules and replica counts): placements, and
+# placements x tries per replica, about ten seconds of pure Python at most.
+MAX_PLACEMENTS = 1 << 20
+MAX_RUN_TRIES = 1 << 23
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -1401,8 +1405,8 @@ class CrushMap:
         """Map input x with a rule to at most result_max items (crush_do_rule)."""
         if rule_id not in self.rules:
             raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
-        if result_max < 1:
-            raise ValueError(f"num-rep {result_max} out of range (1 or more)")
+        whole("num-rep", result_max, 1, MAX_RESULT)
+        whole("x", x, -(1 << 63), (1 << 64) - 1)       # hashed as 32 bits
         if weight is None:
             weight = self.default_weights()
         cargs = self.choose_args.get(choose_args_index, self.choose_args.get(-1))
@@ -1491,6 +1495,20 @@ class CrushMap:
         return result
     # --8<-- [end:do_rule]
 
+    def tries_per_replica(self) -> int:
+        """The most tries a replica may take: choose_total_tries + 1, or a rule's set_choose_tries."""
+        steps = [a for r in self.rules.values() for op, a, _ in r.steps if op == "set_choose_tries"]
+        return max([self.tunables["choose_total_tries"] + 1, *steps])
+
+    def check_run(self, placements: int, narrow: str) -> None:
+        """Refuse a run of the script that would take more than about ten seconds."""
+        tries = placements * self.tries_per_replica()
+        if placements > MAX_PLACEMENTS or tries > MAX_RUN_TRIES:
+            raise ValueError(f"this run asks for {placements} placements of up to "
+                             f"{self.tries_per_replica()} tries each; this tool does at most "
+                             f"{MAX_PLACEMENTS} placements and {MAX_RUN_TRIES} tries per run "
+                             f"(about ten seconds of pure Python): {narrow}")
+
     def default_weights(self) -> list[int]:
         """crushtool --test: 1.0 for every device placed in a bucket, else 0."""
         present = {i for b in self.buckets.values() for i in b.items if i >= 0}
@@ -1523,10 +1541,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.x is not None:
             a.min_x = a.max_x = a.x
-        if a.min_x > a.max_x or a.min_x < 0:
-            raise ValueError(f"x range {a.min_x}..{a.max_x} invalid (0 <= min-x <= max-x)")
-        if a.num_rep is not None and a.num_rep < 1:
-            raise ValueError(f"num-rep {a.num_rep} out of range (1 or more)")
+        if not 0 <= a.min_x <= a.max_x <= 2 ** 31 - 1:        # crushtool reads x as an int
+            raise ValueError(f"x range {a.min_x}..{a.max_x} invalid (0 <= min-x <= max-x <= 2147483647)")
+        if a.num_rep is not None and not 1 <= a.num_rep <= MAX_RESULT:
+            raise ValueError(f"num-rep {a.num_rep} out of range (1 to {MAX_RESULT}: a pool's size "
+                             "is one byte)")
         try:
             with open(a.map, encoding="utf-8") as f:
                 m = CrushMap.parse(f.read())
@@ -1539,6 +1558,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.rule >= 0 and a.rule not in m.rules:
             raise ValueError(f"rule {a.rule} does not exist (rules: {sorted(m.rules)})")
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
+        reps = {r: ([a.num_rep] if a.num_rep is not None
+                    else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1)) for r in rules}
+        m.check_run((a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
+                    "narrow --min-x..--max-x, or give --rule and --num-rep")
         if not (a.show_mappings or a.show_bad_mappings):
             print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
                   file=sys.stderr)
@@ -1550,9 +1573,7 @@ def main(argv: list[str] | None = None) -> int:
             weight[d] = min(max(int(f * 0x10000), 0), 0x10000)
         lines = []
         for r in rules:
-            reps = ([a.num_rep] if a.num_rep is not None
-                    else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1))
-            for nr in reps:
+            for nr in reps[r]:
                 for x in range(a.min_x, a.max_x + 1):
                     out = m.do_rule(r, x, nr, weight, 0)
                     if a.show_mappings:

@@ -248,3 +248,17 @@ def test_the_largest_tries_and_sizes_map_like_crushtool(tmp_path):
     args = ["--min-x", "0", "--max-x", "9", "--num-rep", "5", "--show-mappings", "--show-bad-mappings"]
     ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
     assert ref.count("bad mapping") == 20 and _ours(tmp_path, *args).stdout == ref
+
+
+def test_x_past_a_c_int_is_refused_by_both(tmp_path):
+    """crushtool reads --min-x/--max-x/--x as ints (at 2147483647 its x loop wraps and never ends;
+    2147483646 is the largest x it maps)."""
+    assert _compile(tmp_path, crush.EXAMPLE_MAP).returncode == 0
+    for value in ("2147483648", "4294967296"):
+        r = _crushtool("-i", "map.bin", "--test", "--num-rep", "3", "--x", value, "--show-mappings", cwd=tmp_path)
+        assert f"The option value '{value}' seems to be invalid" in r.stdout + r.stderr and "CRUSH rule" not in r.stdout
+        _refused(_ours(tmp_path, "--num-rep", "3", "--x", value, "--show-mappings"),
+                 f"x range {value}..{value} invalid (0 <= min-x <= max-x <= 2147483647)")
+    args = ["--rule", "0", "--num-rep", "3", "--x", "2147483646", "--show-mappings"]
+    ref = _crushtool("-i", "map.bin", "--test", *args, cwd=tmp_path).stdout
+    assert ref.startswith("CRUSH rule 0 x 2147483646 [") and _ours(tmp_path, *args).stdout == ref

@@ -247,3 +247,74 @@ def test_the_largest_accepted_values_map():
     m = crush.CrushMap.parse(text)
     assert m.rules[1].max_size == 255 and m.tunables["choose_total_tries"] == 100
     assert m.do_rule(1, 0, 3) == [1, 3, 5]
+
+
+# ------------------------------------------------------------ runs bounded to about ten seconds
+@pytest.mark.parametrize("args,message", [
+    (["--num-rep", "200000000"], "num-rep 200000000 out of range (1 to 255: a pool's size is one byte)"),
+    (["--num-rep", str(2 ** 64)], "num-rep 18446744073709551616 out of range"),
+    (["--max-x", "2147483648"], "x range 0..2147483648 invalid (0 <= min-x <= max-x <= 2147483647)"),
+    (["--x", "-1"], "x range -1..-1 invalid"),
+    (["--num-rep", "1", "--min-x", "0", "--max-x", "2147483647"],
+     "this run asks for 4294967296 placements of up to 51 tries each; this tool does at most 1048576 "
+     "placements and 8388608 tries per run"),
+    (["--num-rep", "255", "--rule", "0"], "this run asks for 261120 placements of up to 51 tries each"),
+])
+def test_crush_runs_past_the_bounds_give_one_line_naming_the_limit(tmp_path, args, message):
+    _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--show-mappings", *args),
+                    "crush.py", re.escape(message))
+
+
+def test_the_placement_bound_counts_every_rule_and_replica_count():
+    """By hand: without --num-rep each rule runs min_size..max_size = 1..10 replicas,
+    1 + ... + 10 = 55 placements per x and rule; 2 rules x 1024 x values = 112640,
+    times 51 tries (choose_total_tries 50 + 1) = 5744640 <= 8388608: allowed."""
+    m = crush.CrushMap.parse(crush.EXAMPLE_MAP)
+    assert m.tries_per_replica() == 51
+    m.check_run(2 * 55 * 1024, "")
+    m.check_run(164482, "")                          # 164482 * 51 = 8388582 <= 2^23
+    with pytest.raises(ValueError, match="164483 placements of up to 51 tries"):
+        m.check_run(164483, "")                      # 164483 * 51 = 8388633 > 2^23
+    ec = crush.CrushMap.parse(crush.EXAMPLE_MAP.replace(FAST_TAKE, "    step set_choose_tries 100\n" + FAST_TAKE))
+    assert ec.tries_per_replica() == 100
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m: m.do_rule(0, 0, 200_000_000), "num-rep 200000000 out of range (1 to 255)"),
+    (lambda m: m.do_rule(0, 0, 2 ** 64), "num-rep 18446744073709551616 out of range"),
+    (lambda m: m.do_rule(0, 0, 3.0), "num-rep 3.0 out of range"),
+    (lambda m: m.do_rule(0, 0.5, 3), "x 0.5 out of range"),
+    (lambda m: ceph_placement.pg_to_osds(m, 0, 1, 1, 8, 100_000_000), "num-rep 100000000 out of range"),
+])
+def test_library_mappings_past_255_replicas_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(crush.CrushMap.parse(crush.EXAMPLE_MAP))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--size", "100000000"], "size 100000000 out of range (1 to 255: pg_pool_t keeps it in one byte)"),
+    (["--size", "255", *(f"o{i}" for i in range(1000))],
+     "this run asks for 255255 placements of up to 51 tries each"),
+])
+def test_ceph_placement_sizes_and_object_counts_past_the_bounds_give_one_line(tmp_path, args, message):
+    _one_line_error(_run("ceph_placement.py", "--crush", _map_file(tmp_path, crush.EXAMPLE_MAP), "--pool", "1",
+                         "--pg-num", "8", "--rule", "0", *args, "obj"), "ceph_placement.py", re.escape(message))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--pgs", "200000"], "--pgs 200000 out of range (1 to 12288)"),
+    (["--pgs", "4096", "--size", "10"], "--pgs 4096 of --size 10 make 40960 PG replicas; this tool places at "
+                                        "most 12288 per run"),
+    (["--size", "11"], "--size 11 out of range (1 to 10)"),
+])
+def test_crush_sim_runs_past_the_bounds_give_one_line(args, message):
+    _one_line_error(_run("crush_sim.py", *args), "crush_sim.py", re.escape(message))
+
+
+def test_crush_sim_library_calls_are_bounded_too():
+    m = crush_sim.cluster_map([[1.0]] * 3)
+    for call in (lambda: crush_sim.placements(m, 10 ** 9, 1), lambda: crush_sim.distribution(m, 200000, 3),
+                 lambda: crush_sim.moved_fraction(m, m, 10 ** 6, 1),
+                 lambda: crush_sim.mod_n_moved_fraction(8, 10 ** 12)):
+        with pytest.raises(ValueError, match="--pgs .* out of range"):
+            call()
