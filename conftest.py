@@ -32,6 +32,9 @@ for p in (str(SNIPPETS), str(ROOT / "tests")):
 from pagekit import fences  # noqa: E402
 from snippet_expand import expand_snippets, include_modules, load_snippet_config  # noqa: E402
 
+# the session's site build (site_build, site_dir), shared by tests/site and tests/pdf
+pytest_plugins = ["sitefixtures"]
+
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 RUNNABLE = {"python", "py", "pycon"}

@@ -52,9 +52,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import sitekit  # noqa: E402  (the site build and Chromium's path and flags, shared with the tests)
+
 LH = ROOT / "bench" / "lighthouse"
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
 FIRST_QUERY = "分区表"
 QUERIES = ["写惩罚", "归置组", "virbr0", "qcow2", "fstab", "纠删码", "热备盘", "rpcbind", "BlueStore", "交换分区"]
@@ -94,13 +95,6 @@ class Server(http.server.ThreadingHTTPServer):
         pass          # the browser closing a connection early is not worth a traceback
 
 
-def build(out: Path) -> float:
-    t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)], cwd=ROOT,
-                   check=True, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True)
-    return time.monotonic() - t0
-
-
 def page_paths(site: Path) -> list[str]:
     out = []
     for p in sorted(site.rglob("index.html")):
@@ -116,7 +110,7 @@ def lighthouse(url: str, desktop: bool, out: Path) -> dict:
     """One Lighthouse run: category scores, total-byte-weight, dom-size, metrics, foreign URLs."""
     out.unlink(missing_ok=True)
     cmd = [str(LH / "node_modules" / ".bin" / "lighthouse"), url, "--quiet",
-           "--chrome-path=/usr/bin/chromium", "--chrome-flags=" + " ".join(CHROME_FLAGS),
+           f"--chrome-path={sitekit.CHROMIUM}", "--chrome-flags=" + " ".join(sitekit.CHROMIUM_FLAGS),
            "--output=json", f"--output-path={out}"] + (["--preset=desktop"] if desktop else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not out.exists():
@@ -315,11 +309,12 @@ def main() -> int:
     else:
         print("network: loopback only (own network namespace)")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         site = tmp / "site"
-        secs = build(site)
+        t0 = time.monotonic()
+        sitekit.build_site(site)
+        secs = time.monotonic() - t0
         index = site / "search" / "search_index.json"
         raw = index.read_bytes()
         print(f"strict build: {secs:.1f} s")
@@ -343,8 +338,7 @@ def main() -> int:
         print(f"{'page':34s} {'mobile p a11y bp seo':>20s} {'desk':>4s} {kb_head:>5s} {dom_head:>5s} "
               f"{'1st search':>10s} {'median':>7s}  notes")
         rows: dict[str, dict] = {}
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROME_FLAGS)
+        with sitekit.chromium() as browser:
             for path in paths:
                 url = base + path
                 row = visit(browser, url, None if args.no_search else QUERIES[:args.queries])
@@ -388,7 +382,6 @@ def main() -> int:
                       f"{_fmt(row.get('first'), 7, '.0f')} ms {_fmt(row.get('median'), 4, '.0f')} ms  {'; '.join(notes)}",
                       flush=True)
             py = None if args.no_pyodide else pyodide_first_run(browser, base + args.pyodide_page)
-            browser.close()
         server.shutdown()
     # ------------------------------------------------------------ summary
     print()

@@ -25,12 +25,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from site_bench import (  # the static gzip host of the site benchmark
-    CHROME_FLAGS,
-    Quiet,
-    Server,
-    build,
-)
+from site_bench import Quiet, Server  # the static gzip host of the site benchmark
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import sitekit  # noqa: E402
 
 SEARCH_PARTS = ("search/search_index", "workers/search.", "javascripts/lunr/")
 
@@ -79,7 +77,6 @@ def settle(page, sent: list) -> None:
 
 
 def measure(site: Path, pages: str) -> None:
-    from playwright.sync_api import sync_playwright
     sizes(site)
     sent = Counting.sent
     server = Server(("127.0.0.1", 0), functools.partial(Counting, directory=str(site)))
@@ -89,8 +86,7 @@ def measure(site: Path, pages: str) -> None:
     if pages != "all":
         paths = paths[:int(pages)]
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROME_FLAGS)
+        with sitekit.chromium() as browser:
             weights: dict[str, tuple[int, int, int]] = {}
             for path in paths:
                 ctx = browser.new_context()
@@ -126,7 +122,6 @@ def measure(site: Path, pages: str) -> None:
             for url, b in later:
                 print(f"  {kib(b):>11}  {url}")
             ctx.close()
-            browser.close()
     finally:
         server.shutdown()
 
@@ -141,7 +136,7 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        build(site)
+        sitekit.build_site(site)
         measure(site, args.pages)
     return 0
 

@@ -10,12 +10,12 @@ Usage: python scripts/build_offline.py [OUT_DIR]
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import sitekit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,9 +24,7 @@ def build(out_dir: Path) -> Path:
     site = out_dir / "handbook-offline"
     if site.exists():
         shutil.rmtree(site)
-    env = dict(os.environ, OFFLINE="true", NO_MKDOCS_2_WARNING="1")
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
-                   cwd=ROOT, env=env, check=True)
+    sitekit.build_site(site, env={"OFFLINE": "true"})
     archive = shutil.make_archive(str(out_dir / "handbook-offline"), "zip", root_dir=out_dir,
                                   base_dir="handbook-offline")
     return Path(archive)
@@ -36,6 +34,9 @@ if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "dist"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    zip_path = build(out)
+    try:
+        zip_path = build(out)
+    except sitekit.SiteBuildError as e:
+        sys.exit(f"build_offline: {e}")
     print(f"offline edition: {zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - t0:.1f} s")
     print(f"open {out / 'handbook-offline' / 'index.html'} in a browser, or unzip it anywhere")

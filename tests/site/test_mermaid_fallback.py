@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -15,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import sitekit  # noqa: E402
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -25,10 +25,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def fallback_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site-mermaid-browser")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", HANDBOOK_MERMAID="browser")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    sitekit.build_site(out, env={"HANDBOOK_MERMAID": "browser"}, timeout=600)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
