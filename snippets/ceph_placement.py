@@ -148,19 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 1 <= a.size <= crush.MAX_RESULT:
             raise ValueError(f"size {a.size} out of range (1 to {crush.MAX_RESULT}: pg_pool_t keeps "
                              "it in one byte)")
-        try:
-            with open(a.crush, encoding="utf-8") as f:
-                cmap = crush.CrushMap.parse(f.read())
-        except OSError as e:
-            raise ValueError(f"cannot read crush map {a.crush}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"crush map {a.crush} is not text (decompile it with crushtool -d)") from None
+        cmap = crush.read_map(a.crush)
         cmap.check_run(len(a.objects) * a.size, "give fewer objects")
         for name in a.objects:
             print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
                              not a.no_hashpspool))
     except ValueError as e:
-        print(f"ceph_placement.py: {e}", file=sys.stderr)
+        print(crush.printable(f"ceph_placement.py: {e}"), file=sys.stderr)
         return 2
     return 0
 

@@ -59,6 +59,8 @@ from operator import floordiv
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
 
+from safety import printable, read_limited
+
 # An example small enough to read: 3 hosts x 2 OSDs, one hdd and one ssd each.
 EXAMPLE_MAP = """
 tunable choose_local_tries 0
@@ -155,6 +157,7 @@ MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_s
 # A run of the script (all x values, rules and replica counts): placements, and
 # placements x tries per replica, about ten seconds of pure Python at most.
 MAX_PLACEMENTS = 1 << 20
+MAX_MAP_BYTES = 8 << 20          # a text map: 10,000 OSDs (mon_max_osd's default) take about 0.5 MiB
 MAX_RUN_TRIES = 1 << 23
 
 
@@ -1515,6 +1518,18 @@ class CrushMap:
         return [0x10000 if d in present else 0 for d in range(self.max_devices)]
 
 
+def read_map(path: str) -> CrushMap:
+    """Parse the text map in a file or a pipe, read through the guard in safety.py: at most
+    MAX_MAP_BYTES, no devices, directories or /proc files; ValueError on any problem."""
+    try:
+        text = read_limited(path, MAX_MAP_BYTES, "crush map").decode("utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot read map {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"map {path} is not text (decompile it with crushtool -d)") from None
+    return CrushMap.parse(text)
+
+
 def format_mapping(rule: int, x: int, out: list[int]) -> str:
     """One line of ``crushtool --test --show-mappings``."""
     return f"CRUSH rule {rule} x {x} [{','.join(str(o) for o in out)}]"
@@ -1546,13 +1561,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.num_rep is not None and not 1 <= a.num_rep <= MAX_RESULT:
             raise ValueError(f"num-rep {a.num_rep} out of range (1 to {MAX_RESULT}: a pool's size "
                              "is one byte)")
-        try:
-            with open(a.map, encoding="utf-8") as f:
-                m = CrushMap.parse(f.read())
-        except OSError as e:
-            raise ValueError(f"cannot read map {a.map}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"map {a.map} is not text (decompile it with crushtool -d)") from None
+        m = read_map(a.map)
         if not m.rules:
             raise ValueError(f"map {a.map} defines no rules (empty, or not a crush map)")
         if a.rule >= 0 and a.rule not in m.rules:
@@ -1583,7 +1592,7 @@ def main(argv: list[str] | None = None) -> int:
                                      f"[{','.join(str(o) for o in out)}]")
         sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
     except ValueError as e:
-        print(f"crush.py: {e}", file=sys.stderr)
+        print(printable(f"crush.py: {e}"), file=sys.stderr)
         return 2
     return 0
 

@@ -4,6 +4,7 @@ never another exception, a hang or a huge allocation.  What crushtool itself doe
 same maps is checked in tests/twins/test_crush_crushtool_limits.py."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -318,3 +319,46 @@ def test_crush_sim_library_calls_are_bounded_too():
                  lambda: crush_sim.mod_n_moved_fraction(8, 10 ** 12)):
         with pytest.raises(ValueError, match="--pgs .* out of range"):
             call()
+
+
+# ------------------------------------------------------------ the map is read through safety.read_limited
+def _map_inputs(tmp_path: Path) -> list[tuple[str, str]]:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"#" * (crush.MAX_MAP_BYTES + 1))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)                                   # no writer: read at once as empty, never waited on
+    (tmp_path / "adir").mkdir()
+    return [("/dev/zero", "refusing /dev/zero: it is a character device; the crush map input must be a "
+                          "regular file or a pipe"),
+            ("/proc/self/status", "refusing /proc/self/status: files under /proc and /sys are kernel interfaces"),
+            (str(tmp_path / "adir"), f"cannot read map {tmp_path / 'adir'}: Is a directory"),
+            (str(big), f"{big} holds 8388609 bytes; the crush map input this tool reads is at most 8388608 "
+                       "bytes (8 MiB, a bound of this tool)"),
+            (str(fifo), "defines no rules|rule 0 does not exist")]
+
+
+def test_crush_and_ceph_placement_read_the_map_through_the_guard(tmp_path):
+    for path, message in _map_inputs(tmp_path):
+        pattern = message if path.endswith("fifo") else re.escape(message)
+        _one_line_error(_run("crush.py", "-i", path, "--num-rep", "3", "--x", "0", "--show-mappings"),
+                        "crush.py", pattern)
+        _one_line_error(_run("ceph_placement.py", "--crush", path, "--pool", "1", "--pg-num", "8", "--size", "3",
+                             "--rule", "0", "obj"), "ceph_placement.py", pattern)
+
+
+def test_a_pipe_longer_than_the_cap_is_refused_and_a_short_one_read():
+    script = str(SNIPPETS / "crush.py")
+    r = subprocess.run([sys.executable, script, "-i", "/dev/stdin", "--num-rep", "3", "--x", "0", "--show-mappings"],
+                       input=b"#" * (9 << 20), capture_output=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.decode().strip() == (
+        "crush.py: /dev/stdin holds more than 8388608 bytes; the crush map input this tool reads is at most "
+        "8388608 bytes (8 MiB, a bound of this tool)")
+    r = subprocess.run([sys.executable, script, "-i", "/dev/stdin", "--rule", "0", "--num-rep", "3", "--x", "0",
+                        "--show-mappings"], input=crush.EXAMPLE_MAP.encode(), capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == b"CRUSH rule 0 x 0 [2,0,4]\n"     # as crushtool prints it
+
+
+def test_control_characters_in_a_map_stay_out_of_the_terminal(tmp_path):
+    path = _map_file(tmp_path, "device 0 osd.0\x1bc\x07\ndevice 0 x\n")      # ESC c resets a terminal
+    r = _run("crush.py", "-i", path, "--num-rep", "3")
+    _one_line_error(r, "crush.py", re.escape("device id 0 is defined twice (osd.0\\x1bc\\x07 and x)"))
