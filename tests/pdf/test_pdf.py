@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import pdfdoc  # noqa: E402
+from pdfbook import fonts, pdfdoc  # noqa: E402
 
 pytestmark = pytest.mark.site
 
@@ -146,12 +146,10 @@ def test_no_replacement_characters(built):
 
 def test_no_missing_glyphs(built):
     """Every character printed is one some installed font can draw (no empty boxes)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import build_pdf
-    assert build_pdf.font_coverage(), "fc-list lists no fonts"
+    assert fonts.font_coverage(), "fc-list lists no fonts"
     for edition in ("full", "questions"):
         chars = set("".join(pages_text(built[edition])))
-        missing = sorted(f"U+{ord(c):04X}" for c in chars if not c.isspace() and not build_pdf.covered(ord(c)))
+        missing = sorted(f"U+{ord(c):04X}" for c in chars if not c.isspace() and not fonts.covered(ord(c)))
         assert missing == [], f"{edition}: no installed font has {missing}"
 
 
@@ -169,7 +167,7 @@ def test_all_fonts_embedded_with_unicode_maps(built):
 
 def test_cjk_text_is_a_named_truetype_font_not_type3(built):
     """Chromium can only draw Debian's CFF Noto CJK as Type 3 glyph procedures;
-    scripts/pdf_fonts.py gives it TrueType subsets of the same faces instead."""
+    scripts/pdfbook/fonts.py gives it TrueType subsets of the same faces instead."""
     for edition in ("full", "questions"):
         out = subprocess.run(["pdffonts", str(built[edition])], capture_output=True, text=True, check=True).stdout
         rows = out.splitlines()[2:]
@@ -213,7 +211,7 @@ def test_bookmarks_nest_parts_pages_and_questions(built):
 
 def test_bookmarks_point_into_the_text_area(built):
     """No bookmark lands in the bottom margin of the page before its heading (a Chromium quirk
-    that scripts/build_pdf.py repairs)."""
+    that scripts/pdfbook/outline.py repairs)."""
     for edition in ("full", "questions"):
         doc = pdfdoc.PdfDoc(built[edition])
         low = []

@@ -1,6 +1,6 @@
 """Read the few things we need from a PDF that Chromium (Skia) wrote: stdlib only.
 
-`scripts/build_pdf.py` uses it to find the page of every heading in a first
+`pdfbook.outline` uses it to find the page of every heading in a first
 print (to number the table of contents), and `tests/pdf/test_pdf.py` uses it to
 check bookmarks and links.  It understands plain indirect objects, object
 streams (/ObjStm with /FlateDecode) and the outline and link dictionaries of

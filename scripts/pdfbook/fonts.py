@@ -1,4 +1,4 @@
-"""Noto CJK for the PDF editions, as TrueType subsets that Chromium embeds as named fonts.
+"""Fonts of the PDF editions: Noto CJK as TrueType subsets, and characters no font can draw.
 
 Debian's fonts-noto-cjk ships the Noto Sans CJK faces as OpenType collections with
 CFF outlines.  Chromium's PDF backend (Skia) does not embed CFF outlines as a font
@@ -6,15 +6,21 @@ program: it draws every CJK glyph as a Type 3 procedure, so `pdffonts` lists
 hundreds of unnamed Type 3 fonts and viewers render the text without hinting.
 TrueType (glyf) outlines are embedded as CID TrueType subsets.
 
-So before printing, this module takes the characters the print page uses, subsets
+So before printing, `font_css` takes the characters the print page uses, subsets
 each face Debian installs (found with fontconfig), converts the cubic CFF outlines
 to quadratic TrueType ones (fontTools' cu2qu, error at most 1/1000 em), and returns
 @font-face rules that give the converted files the same family names.  The fonts
 are the same Noto Sans CJK SC design, only re-encoded; they are written next to
 the print page and never committed.
+
+A character that no installed font can draw (an emoji on a Debian without emoji
+fonts) would print as an empty box; `mark_missing_glyphs` prints its code point
+instead (fontconfig's charsets, `font_coverage`).
 """
 from __future__ import annotations
 
+import bisect
+import re
 import subprocess
 from pathlib import Path
 
@@ -94,3 +100,46 @@ def font_css(text: str, dest: Path, url_prefix: str) -> str:
         rules.append(f'@font-face {{ font-family: "{family}"; font-weight: {weight}; font-style: normal; '
                      f'src: url("{url_prefix}{name}") format("truetype"); }}')
     return "\n".join(rules)
+
+
+_coverage: list[tuple[int, int]] | None = None
+
+
+def font_coverage() -> list[tuple[int, int]]:
+    """Code point ranges that some installed font can draw (fontconfig's charsets), merged."""
+    global _coverage
+    if _coverage is None:
+        out = subprocess.run(["fc-list", "--format", "%{charset}\n"], capture_output=True, text=True).stdout
+        ranges = []
+        for token in out.split():
+            lo, _, hi = token.partition("-")
+            try:
+                ranges.append((int(lo, 16), int(hi or lo, 16)))
+            except ValueError:
+                continue
+        ranges.sort()
+        merged: list[tuple[int, int]] = []
+        for lo, hi in ranges:
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        _coverage = merged
+    return _coverage
+
+
+def covered(cp: int) -> bool:
+    ranges = font_coverage()
+    i = bisect.bisect_right(ranges, (cp, 0x10FFFF)) - 1
+    return cp < 0x80 or (i >= 0 and ranges[i][0] <= cp <= ranges[i][1])
+
+
+def mark_missing_glyphs(text: str) -> str:
+    """Characters no installed font can draw (an emoji on a Debian without emoji fonts) would print
+    as empty boxes: print their code point instead, visibly marked."""
+    def fix(m: re.Match) -> str:
+        return "".join(c if c in "\n\t" or covered(ord(c)) else f'<span class="nofont">[U+{ord(c):04X}]</span>'
+                       for c in m.group(0))
+    if not font_coverage():
+        return text
+    return re.sub(r"(?<=>)[^<]+", fix, text)
