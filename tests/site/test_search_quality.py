@@ -96,12 +96,15 @@ def search_page(browser, site_url):
 def _top3(page, site_url, query: str) -> list[str]:
     page.keyboard.press("Escape")
     page.keyboard.press("s")
-    page.fill("input.md-search__input", query)
-    page.keyboard.press("End")
+    # Empty the box and wait until the previous query's results are gone: on a busy machine
+    # the worker answers late, and results still on screen would be read as this query's.
+    page.fill("input.md-search__input", "")
+    page.wait_for_function("document.querySelectorAll('.md-search-result__item').length === 0",
+                           timeout=20000)
+    page.fill("input.md-search__input", query)      # one input event: the worker sees only `query`
     page.wait_for_function(
         "q => document.querySelector('input.md-search__input').value === q && "
         "document.querySelectorAll('.md-search-result__item').length > 0", arg=query, timeout=20000)
-    page.wait_for_timeout(150)      # let the worker's answer for the final query settle
     hrefs = page.eval_on_selector_all(
         ".md-search-result__list > .md-search-result__item > a", "els => els.map(e => e.href)")
     pages = []
