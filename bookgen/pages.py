@@ -251,13 +251,15 @@ def index_html(book: Book, from_src: str) -> str:
 
 
 def errata_html(book: Book, from_src: str) -> str:
+    # one h2 per correction, right under the page's h1 (an h3 there skips a level: Lighthouse's
+    # heading-order audit and screen readers' heading lists)
     parts, n = [], 0
     for p in book.pages:
         for e in p["errata"]:
             n += 1
             body = book.rebase_source(e["html"], p["src"], from_src)
-            parts.append(f'<div class="errata-item"><h3 id="errata-{n}" data-search-exclude>{n}. <a href="{book.link(p["src"], e["question"], from_src)}">'
-                         f'{html.escape(e["title"])}</a></h3><p class="errata-where">{html.escape(p["chapter"])} · '
+            parts.append(f'<div class="errata-item"><h2 id="errata-{n}" data-search-exclude>{n}. <a href="{book.link(p["src"], e["question"], from_src)}">'
+                         f'{html.escape(e["title"])}</a></h2><p class="errata-where">{html.escape(p["chapter"])} · '
                          f'{html.escape(p["title"])}</p>{body}</div>')
     return f'<p class="qcount">共 {n} 条勘误。</p>' + "\n".join(parts)
 
