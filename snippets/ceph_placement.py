@@ -40,17 +40,16 @@ ValueError: pg_num 0 out of range (1 to 2^31 - 1)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crush  # noqa: E402  (sibling snippet)
+import crush
+import crush_text
+from safety import printable
 
 M32 = 0xFFFFFFFF
 
 
-# --8<-- [start:objhash]
 # lookup2's mix, the same nine steps CRUSH's hash uses (src/common/ceph_hash.cc):
 # shared with snippets/crush.py rather than written twice.
 _mix = crush._mix
@@ -74,7 +73,6 @@ def str_hash_rjenkins(key: bytes) -> int:
     b = (b + int.from_bytes(tail[4:8], "little")) & M32
     c = (c + (int.from_bytes(tail[8:11], "little") << 8)) & M32   # c's low byte holds the length
     return _mix(a, b, c)[2]
-# --8<-- [end:objhash]
 
 
 # --8<-- [start:stablemod]
@@ -148,13 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 1 <= a.size <= crush.MAX_RESULT:
             raise ValueError(f"size {a.size} out of range (1 to {crush.MAX_RESULT}: pg_pool_t keeps "
                              "it in one byte)")
-        cmap = crush.read_map(a.crush)
-        cmap.check_run(len(a.objects) * a.size, "give fewer objects")
+        cmap = crush_text.read_map(a.crush)
+        crush_text.check_run(cmap, len(a.objects) * a.size, "give fewer objects")
         for name in a.objects:
             print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
                              not a.no_hashpspool))
     except ValueError as e:
-        print(crush.printable(f"ceph_placement.py: {e}"), file=sys.stderr)
+        print(printable(f"ceph_placement.py: {e}"), file=sys.stderr)
         return 2
     return 0
 

@@ -1,8 +1,9 @@
 """CRUSH in plain Python: the placement function Ceph uses to map a PG to OSDs.
 
-This module reads a CRUSH map in crushtool's text format (the output of
-``crushtool -d``) and computes the same mappings as Ceph's C implementation
-(src/crush/mapper.c, hash.c, crush_ln_table.h, builder.c of Ceph 16.2):
+This module holds a compiled CRUSH map (buckets, rules, tunables) and
+computes the same mappings as Ceph's C implementation (src/crush/mapper.c,
+hash.c, crush_ln_table.h, builder.c of Ceph 16.2); snippets/crush_text.py
+reads crushtool's text format (the output of ``crushtool -d``) into it:
 
 * the rjenkins1 hash (``crush_hash32_rjenkins1_2/3/4``);
 * all five bucket algorithms: straw2 with Ceph's fixed-point natural-log
@@ -51,15 +52,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
-import struct
 import sys
 from array import array
 from operator import floordiv
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
-
-from safety import printable, read_limited
 
 # An example small enough to read: 3 hosts x 2 OSDs, one hdd and one ssd each.
 EXAMPLE_MAP = """
@@ -141,24 +138,7 @@ MASK32 = 0xFFFFFFFF
 CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
 CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
 S64_MIN = -(1 << 63)
-MAX_DEPTH = 100                  # levels of buckets; Python recursion builds the shadow trees
-# Device ids index lists (the reweight vector, as crushtool's): a bound of this
-# tool, far above Ceph's mon_max_osd (10000 by default: OSD ids stay below it).
-MAX_DEVICE_ID = (1 << 20) - 1
-S32_MIN = -(1 << 31)             # bucket and class ids are C ints in the binary map
-# Retries per replica: every try is a walk down the tree, so a map asking for
-# 10^9 (crushtool accepts any 32-bit value) runs for ever here.  Ceph's own
-# values are 19 or 50 total tries and set_choose_tries 100 in its EC rules.
-MAX_TRIES = 100
-TRIES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
-         "set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
-         "set_choose_local_fallback_tries")
 MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_size are one byte
-# A run of the script (all x values, rules and replica counts): placements, and
-# placements x tries per replica, about ten seconds of pure Python at most.
-MAX_PLACEMENTS = 1 << 20
-MAX_MAP_BYTES = 8 << 20          # a text map: 10,000 OSDs (mon_max_osd's default) take about 0.5 MiB
-MAX_RUN_TRIES = 1 << 23
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -168,7 +148,6 @@ def whole(what: str, value: object, low: int, high: int) -> int:
     return value
 
 
-# --8<-- [start:hash]
 # Robert Jenkins' 96-bit mix, as in Ceph's src/crush/hash.c.  Python ints are
 # unbounded, so every step is masked back to 32 bits.
 CRUSH_HASH_SEED = 1315423911
@@ -239,10 +218,8 @@ def hash32_5(a: int, b: int, c: int, d: int, e: int) -> int:
     d, x, h = _mix(d, x, h)
     y, e, h = _mix(y, e, h)
     return h
-# --8<-- [end:hash]
 
 
-# --8<-- [start:lanes]
 # straw2 hashes (x, id, r) for every item of a bucket.  Python's ints have no
 # width, so one int can hold many 32-bit values side by side, LANE bits apart,
 # and one pass of the mix hashes them all ("lanes").  +, -, ^, <<, >> act on
@@ -259,8 +236,9 @@ _LANE_CONSTANTS: dict[int, tuple[int, int, int, int, int, int]] = {}
 
 
 def pack_lanes(values: list[int]) -> int:
-    """values[i] & 0xffffffff in lane i (bits LANE*i and up)."""
-    return sum((v & MASK32) << (LANE * i) for i, v in enumerate(values))
+    """values[i] & 0xffffffff in lane i (bits LANE*i and up), built from bytes in one
+    step (a sum of shifted ints takes time quadratic in the number of lanes)."""
+    return int.from_bytes(b"".join((v & MASK32).to_bytes(LANE // 8, "little") for v in values), "little")
 
 
 def _lane_constants(n: int) -> tuple[int, int, int, int, int, int]:
@@ -337,10 +315,8 @@ def hash32_3_lanes(x: int, ids: int, rs: int, n: int) -> list[int]:
     if _LITTLE_ENDIAN:
         return memoryview(h.to_bytes(n * LANE // 8, "little")).cast("H")[::LANE // 16].tolist()
     return [(h >> (LANE * i)) & 0xFFFF for i in range(n)]
-# --8<-- [end:lanes]
 
 
-# --8<-- [start:ln]
 # straw2 needs ln(u) for u = hash & 0xffff.  The kernel has no floating point,
 # so Ceph computes 2^44 * log2(u + 1) in fixed point from two tables:
 #   RH[k] = 2^48 / (1 + k/128)          (rounded up),   k = 0..128
@@ -408,7 +384,6 @@ def ln_table() -> list[int]:
         t = build_ln_tables()
         _LN_MINUS_ONE.extend(crush_ln(u, t) - 0x1000000000000 for u in range(0x10000))
     return _LN_MINUS_ONE
-# --8<-- [end:ln]
 
 
 # 2^48 - crush_ln(u) = -ln_table()[u]: straw2's draw, negated, before the division;
@@ -559,79 +534,6 @@ def _tree_parent(n: int) -> int:
     return n - (1 << h) if n & (1 << (h + 1)) else n + (1 << h)
 
 
-# ---------------------------------------------------------------- the parser
-_TOKEN = re.compile(r"\n|[{}\[\]]|[^\s{}\[\]]+")
-
-
-def _float_weight(text: str) -> int:
-    """crushtool reads weights with strtof() and multiplies by 0x10000 in float."""
-    try:
-        f = float(text)
-    except ValueError:
-        raise ValueError(f"weight {text!r} is not a number (expected e.g. 1.000, 0 to 65535)") from None
-    if not 0 <= f < 65536:
-        raise ValueError(f"weight {text} out of range (0 to 65535)")
-    f32 = struct.unpack("f", struct.pack("f", f))[0]   # strtof rounds to float
-    return int(f32 * 65536.0)                          # exact, then truncated
-
-
-def _int(text: str, what: str) -> int:
-    """An integer field of the map, or a ValueError that names the field."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not an integer") from None
-
-
-class _Tokens:
-    def __init__(self, text: str) -> None:
-        lines = [ln.split("#", 1)[0] for ln in text.splitlines()]
-        self.toks = _TOKEN.findall("\n".join(lines))   # "\n" tokens mark line ends
-        self.i = 0
-
-    def _skip_newlines(self) -> None:
-        while self.i < len(self.toks) and self.toks[self.i] == "\n":
-            self.i += 1
-
-    def peek(self) -> str | None:
-        self._skip_newlines()
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def peek2(self) -> str | None:
-        """The token after the next one (newlines skipped)."""
-        self._skip_newlines()
-        j = self.i + 1
-        while j < len(self.toks) and self.toks[j] == "\n":
-            j += 1
-        return self.toks[j] if j < len(self.toks) else None
-
-    def next(self, what: str = "a token") -> str:
-        self._skip_newlines()
-        if self.i >= len(self.toks):
-            raise ValueError(f"unexpected end of map, expected {what}")
-        self.i += 1
-        return self.toks[self.i - 1]
-
-    def raw(self) -> str | None:
-        """Next token including newline markers."""
-        if self.i >= len(self.toks):
-            return None
-        self.i += 1
-        return self.toks[self.i - 1]
-
-    def expect(self, tok: str) -> None:
-        got = self.next(repr(tok))
-        if got != tok:
-            raise ValueError(f"expected {tok!r}, got {got!r}")
-
-    def int(self, what: str) -> int:
-        t = self.next(what)
-        try:
-            return int(t)
-        except ValueError:
-            raise ValueError(f"{what}: {t!r} is not an integer") from None
-
-
 @dataclass
 class Rule:
     id: int
@@ -640,11 +542,6 @@ class Rule:
     steps: list[tuple[str, int, int]]      # (op, arg1, arg2)
     min_size: int = 1                      # crushtool --test without --num-rep
     max_size: int = 10                     # tries min_size..max_size replicas
-
-
-TUNABLE_NAMES = ("choose_local_tries", "choose_local_fallback_tries", "choose_total_tries",
-                 "chooseleaf_descend_once", "chooseleaf_vary_r", "chooseleaf_stable",
-                 "straw_calc_version", "allowed_bucket_algs")
 
 
 LEGACY_TUNABLES = dict(choose_local_tries=2, choose_local_fallback_tries=5, choose_total_tries=19,
@@ -671,356 +568,13 @@ class CrushMap:
         self.classes: list[str] = []          # in order of creation (class ids)
         self.choose_args: dict[int, dict[int, tuple[list[list[int]], list[int] | None]]] = {}
         self.max_devices = 0
+        self._last_free_id = -1               # where the search for a free bucket id goes on
 
-    # ------------------------------------------------------------ parsing
     @classmethod
     def parse(cls, text: str) -> CrushMap:
-        """Parse crushtool's text format; raise ValueError on bad input."""
-        try:
-            return cls._parse(text)
-        except IndexError:
-            raise ValueError("truncated statement in crush map: a keyword is missing its "
-                             "value (compare with the output of crushtool -d)") from None
-
-    @classmethod
-    def _parse(cls, text: str) -> CrushMap:
-        m = cls()
-        tk = _Tokens(text)
-        rules_pending: list[tuple[str, list[list[str]]]] = []
-        while tk.peek() is not None:
-            word = tk.next()
-            if word == "tunable":
-                name = tk.next("tunable name")
-                if name not in TUNABLE_NAMES:
-                    raise ValueError(f"tunable {name!r} not recognized (known: {', '.join(TUNABLE_NAMES)})")
-                value = tk.int(f"tunable {name}")
-                if not 0 <= value <= MASK32:
-                    raise ValueError(f"tunable {name} {value} out of range (0 to 4294967295)")
-                if name in TRIES and value > MAX_TRIES:
-                    raise ValueError(f"tunable {name} {value} out of range (0 to {MAX_TRIES} in this "
-                                     "tool: each try walks the tree again; Ceph's profiles set 0 to 50)")
-                m.tunables[name] = value
-            elif word == "device":
-                dev_id = tk.int("device id")
-                name = tk.next("device name")
-                if not 0 <= dev_id <= MAX_DEVICE_ID:
-                    raise ValueError(f"device {name}: id {dev_id} out of range (0 to {MAX_DEVICE_ID} in "
-                                     "this tool; Ceph's OSD ids stay below mon_max_osd, 10000 by default)")
-                if dev_id in m.devices:
-                    raise ValueError(f"device id {dev_id} is defined twice "
-                                     f"({m.devices[dev_id]} and {name})")
-                if name in m.names:
-                    raise ValueError(f"device name {name!r} is defined twice")
-                m.devices[dev_id] = name
-                m.names[name] = dev_id
-                if tk.peek() == "class":
-                    tk.next()
-                    m._set_class(dev_id, tk.next("class name"))
-            elif word == "type":
-                tid = tk.int("type id")
-                tname = tk.next("type name")
-                if tid < 0 or tid in m.types.values() or tname in m.types:
-                    raise ValueError(f"type {tid} {tname}: id or name defined twice, or id < 0")
-                m.types[tname] = tid
-            elif word == "rule":
-                name = tk.next("rule name")
-                if name != "{":
-                    tk.expect("{")
-                else:
-                    name = ""
-                rules_pending.append((name, m._block_lines(tk)))
-            elif word == "choose_args":
-                m._parse_choose_args(tk)
-            elif tk.peek() not in (None, "{") and tk.peek2() == "{":
-                m._parse_bucket(word, tk.next(), tk)
-            else:
-                raise ValueError(f"unknown keyword {word!r} in crush map (expected tunable, "
-                                 "device, type, a bucket 'TYPE NAME {', rule or choose_args)")
-        m.max_devices = max(m.devices) + 1 if m.devices else 0
-        m._check_depth()
-        m._build_shadow_trees()
-        for name, lines in rules_pending:
-            m._parse_rule(name, lines)
-        m._check_choose_args()
-        return m
-
-    def _check_depth(self) -> None:
-        """Bound the nesting: the shadow trees are cloned recursively (as Ceph's
-        CrushWrapper::device_class_clone does; crushtool survives 5,000 levels
-        and overflows its stack before 20,000).  Buckets are defined after
-        their children, so one pass in definition order finds every depth."""
-        depth: dict[int, int] = {}
-        for bid, b in self.buckets.items():
-            depth[bid] = 1 + max((depth[i] for i in b.items if i < 0), default=0)
-            if depth[bid] > MAX_DEPTH:
-                raise ValueError(f"bucket {b.name!r} is nested {depth[bid]} levels deep; this tool "
-                                 f"follows at most {MAX_DEPTH} levels (a real map has about a dozen "
-                                 "types, from osd up to root)")
-
-    def _check_choose_args(self) -> None:
-        """As CrushCompiler does: each entry names a bucket (shadow buckets too),
-        and every weight_set row and the ids list hold one value per item."""
-        for index, args in self.choose_args.items():
-            for bid, (wsets, ids) in args.items():
-                where = f"choose_args {index}: bucket_id {bid}"
-                if bid >= 0:
-                    raise ValueError(f"{where} is not a bucket (bucket ids are negative)")
-                if bid not in self.buckets:
-                    raise ValueError(f"{where} does not exist")
-                size = len(self.buckets[bid].items)
-                for row in wsets:
-                    if len(row) != size:
-                        raise ValueError(f"{where} needs exactly {size} weights but got {len(row)} "
-                                         "(one per item of the bucket in each weight_set row)")
-                if ids is not None and len(ids) != size:
-                    raise ValueError(f"{where} needs exactly {size} ids but got {len(ids)} "
-                                     "(one per item of the bucket)")
-
-    def _set_class(self, dev: int, cls_name: str) -> None:
-        if cls_name not in self.classes:
-            self.classes.append(cls_name)
-        self.device_class[dev] = cls_name
-
-    @staticmethod
-    def _block_lines(tk: _Tokens) -> list[list[str]]:
-        """Read '{ ... }' (already past '{') as lines of tokens, split at keywords."""
-        out: list[list[str]] = []
-        line_start = True
-        while True:
-            t = tk.raw()
-            if t is None:
-                raise ValueError("unexpected end of map, expected '}'")
-            if t == "\n":
-                line_start = True
-                continue
-            if t == "}":
-                return out
-            if t in ("id", "ruleset", "min_size", "max_size", "step", "alg", "hash", "item") \
-                    or (t == "type" and line_start):
-                out.append([t])
-            elif out:
-                out[-1].append(t)
-            else:
-                raise ValueError(f"unexpected {t!r} at start of block")
-            line_start = False
-
-    def _parse_bucket(self, type_name: str, name: str, tk: _Tokens) -> None:
-        if type_name not in self.types:
-            raise ValueError(f"bucket {name!r}: type {type_name!r} is not defined")
-        if name in self.names:
-            raise ValueError(f"bucket or device {name!r} is already defined")
-        tk.expect("{")
-        bid, alg, hsh = 0, -1, 0
-        entries: list[tuple[str, int | None, int | None]] = []
-        classes: dict[str, int] = {}
-        for line in self._block_lines(tk):
-            key = line[0]
-            if key == "id":
-                if len(line) == 4 and line[2] == "class":
-                    cid = _int(line[1], f"bucket {name!r}: class id")
-                    if not S32_MIN <= cid < 0 or cid in classes.values():
-                        raise ValueError(f"bucket {name!r}: class id {cid} invalid "
-                                         "(must be -2147483648 to -1 and unique)")
-                    classes[line[3]] = cid
-                    if line[3] not in self.classes:
-                        self.classes.append(line[3])
-                else:
-                    bid = _int(line[1], f"bucket {name!r}: id")
-            elif key == "alg":
-                if line[1] not in ALGS:
-                    raise ValueError(f"bucket {name!r}: unknown alg {line[1]!r} "
-                                     f"(one of {', '.join(ALGS)})")
-                alg = ALGS[line[1]]
-            elif key == "hash":
-                hsh = 0 if line[1] == "rjenkins1" else _int(line[1], f"bucket {name!r}: hash")
-                if hsh != 0:
-                    raise ValueError(f"bucket {name!r}: hash {hsh} unsupported (only 0, rjenkins1)")
-            elif key == "item":
-                iname = line[1]
-                if iname == name:
-                    raise ValueError(f"bucket {name!r} contains itself")
-                if iname not in self.names:
-                    raise ValueError(f"bucket {name!r}: item {iname!r} is not defined "
-                                     "(define devices and child buckets first; "
-                                     "a cycle of buckets cannot be compiled)")
-                item = self.names[iname]
-                w: int | None = None
-                pos: int | None = None
-                rest = line[2:]
-                for j in range(0, len(rest) - 1, 2):
-                    if rest[j] == "weight":
-                        w = _float_weight(rest[j + 1])
-                    elif rest[j] == "pos":
-                        pos = _int(rest[j + 1], f"bucket {name!r}: pos")
-                        if pos < 0:
-                            raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} "
-                                             "out of range (0 or more)")
-                if w is None:   # a bucket's own weight, or 1.0 for a device
-                    w = self.buckets[item].weight if item < 0 else 0x10000
-                if item >= 0 and w > 100 * 0x10000:      # CrushCompiler's limits
-                    raise ValueError(f"bucket {name!r}: device weight {w / 0x10000:.3f} of "
-                                     f"{iname} out of range (0 to 100)")
-                if item < 0 and w > 65535 * 0x10000:
-                    raise ValueError(f"bucket {name!r}: bucket weight {w / 0x10000:.3f} of "
-                                     f"{iname} out of range (0 to 65535)")
-                entries.append((iname, w, pos))
-            else:
-                raise ValueError(f"bucket {name!r}: unexpected {key!r}")
-        if alg < 0:
-            raise ValueError(f"bucket {name!r}: missing alg (one of {', '.join(ALGS)})")
-        total = sum(w or 0 for _, w, _ in entries)
-        if alg == ALGS["uniform"] and entries:
-            total = (entries[0][1] or 0) * len(entries)
-            if not entries[0][1]:
-                raise ValueError(f"bucket {name!r}: uniform bucket with item weight 0 "
-                                 "(crushtool aborts on it; weight > 0 required)")
-        if total > MASK32:
-            raise ValueError(f"bucket {name!r}: total weight {total / 0x10000:.3f} "
-                             "out of range (at most 65535.999)")
-        size = len(entries)
-        used: set[int] = set()
-        for iname, _, pos in entries:
-            if pos in used:
-                raise ValueError(f"bucket {name!r}: item {iname!r} has explicit pos {pos}, "
-                                 "which is occupied")
-            if pos is not None:
-                used.add(pos)
-        if used and max(used) >= size:      # checked before the lists are built, as crushtool does
-            iname, _, pos = max((e for e in entries if e[2] is not None), key=lambda e: e[2])
-            raise ValueError(f"bucket {name!r}: item {iname!r} pos {pos} >= size {pos}")
-        items, weights = [0] * size, [0] * size
-        cur = 0
-        for iname, w, pos in entries:
-            if pos is None:
-                while cur in used:
-                    cur += 1
-                pos = cur
-                cur += 1
-            items[pos], weights[pos] = self.names[iname], w or 0
-        if bid == 0:
-            bid = -1
-            while bid in self.buckets:
-                bid -= 1
-        shadow_ids = {v for d in self.class_bucket.values() for v in d.values()}
-        if bid in self.buckets or not S32_MIN <= bid < 0 or bid in shadow_ids or bid in classes.values():
-            raise ValueError(f"bucket {name!r}: duplicate or invalid id {bid} "
-                             "(must be -2147483648 to -1, unique)")
-        for cid in classes.values():
-            if cid in self.buckets or cid in shadow_ids:
-                raise ValueError(f"bucket {name!r}: class id {cid} already used (must be unique)")
-        b = Bucket(bid, name, self.types[type_name], alg, hsh, items, weights,
-                   self.tunables["straw_calc_version"])
-        b.prepare()
-        self.buckets[bid] = b
-        self.names[name] = bid
-        if classes:
-            self.class_bucket[bid] = classes
-
-    def _parse_rule(self, name: str, lines: list[list[str]]) -> None:
-        rid, rtype, steps = None, "replicated", []
-        sizes = {"min_size": 1, "max_size": 10}
-        for line in lines:
-            key = line[0]
-            if key in ("id", "ruleset"):
-                rid = _int(line[1], f"rule {name!r}: id")
-                if not 0 <= rid < 256:
-                    raise ValueError(f"rule {name!r}: id {rid} out of range (0 to 255)")
-            elif key == "type":
-                rtype = line[1]
-            elif key in ("min_size", "max_size"):
-                sizes[key] = _int(line[1], f"rule {name!r}: {key}")
-                if not 0 <= sizes[key] <= 255:
-                    v = sizes[key]       # crushtool -c: strtol, then the low byte
-                    kept = f"; crushtool -c keeps its low byte, {min(v, 2 ** 63 - 1) & 0xFF}" if v > 0 else ""
-                    raise ValueError(f"rule {name!r}: {key} {v} out of range (0 to 255: one byte "
-                                     f"in the binary map{kept})")
-            elif key == "step":
-                steps.append(self._parse_step(name, line[1:]))
-        if rid is None:
-            raise ValueError(f"rule {name!r}: missing id")
-        if rid in self.rules:
-            raise ValueError(f"rule {rid} already exists")
-        self.rules[rid] = Rule(rid, name, rtype, steps, sizes["min_size"], sizes["max_size"])
-
-    def _parse_step(self, rname: str, w: list[str]) -> tuple[str, int, int]:
-        op = w[0] if w else ""
-        if op == "take":
-            if w[1] not in self.names:
-                raise ValueError(f"rule {rname!r}: item {w[1]!r} not defined")
-            item = self.names[w[1]]
-            if len(w) >= 4 and w[2] == "class":
-                shadow = self.class_bucket.get(item, {}).get(w[3])
-                if shadow is None:
-                    raise ValueError(f"rule {rname!r}: take {w[1]} has no bucket for class {w[3]!r}")
-                item = shadow
-            return ("take", item, 0)
-        if op == "emit":
-            return ("emit", 0, 0)
-        if op in ("choose", "chooseleaf"):
-            if len(w) != 5:
-                raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
-                                 "(expected: choose|chooseleaf firstn|indep N type T)")
-            mode, n, type_name = w[1], _int(w[2], f"rule {rname!r}: {op} count"), w[4]
-            if not S32_MIN <= n <= MAX_RESULT:     # 0 and less: the pool's size minus -n
-                raise ValueError(f"rule {rname!r}: {op} count {n} out of range (-2147483648 to "
-                                 f"{MAX_RESULT}: a PG has at most {MAX_RESULT} OSDs)")
-            if mode not in ("firstn", "indep") or w[3] != "type":
-                raise ValueError(f"rule {rname!r}: bad step {' '.join(w)!r} "
-                                 "(expected: choose|chooseleaf firstn|indep N type T)")
-            if type_name not in self.types:
-                raise ValueError(f"rule {rname!r}: type {type_name!r} not defined")
-            return (f"{op}_{mode}", n, self.types[type_name])
-        if op in ("set_choose_tries", "set_chooseleaf_tries", "set_choose_local_tries",
-                  "set_choose_local_fallback_tries", "set_chooseleaf_vary_r",
-                  "set_chooseleaf_stable"):
-            if len(w) != 2:
-                raise ValueError(f"rule {rname!r}: step {op} takes one integer")
-            value = _int(w[1], f"rule {rname!r}: {op}")
-            high = MAX_TRIES if op in TRIES else 2 ** 31 - 1
-            if not S32_MIN <= value <= high:    # a C int in the binary map; 0 and less: unset
-                raise ValueError(f"rule {rname!r}: {op} {value} out of range (-2147483648 to {high}"
-                                 + (" in this tool: each try walks the tree again; Ceph's EC rules "
-                                    "set 100)" if op in TRIES else ": a 32-bit int in the binary map)"))
-            return (op, value, 0)
-        raise ValueError(f"rule {rname!r}: unknown step {' '.join(w)!r}")
-
-    def _parse_choose_args(self, tk: _Tokens) -> None:
-        index = _int(tk.next("choose_args index"), "choose_args index")
-        if index >= 1 << 63:                 # printed unsigned: -1 is the default set
-            index -= 1 << 64
-        tk.expect("{")
-        args: dict[int, tuple[list[list[int]], list[int] | None]] = {}
-        while tk.peek() == "{":
-            tk.next()
-            bucket_id, wsets, ids = None, [], None
-            while tk.peek() != "}":
-                key = tk.next("bucket_id, weight_set or ids")
-                if key == "bucket_id":
-                    bucket_id = tk.int("bucket_id")
-                elif key == "weight_set":
-                    tk.expect("[")
-                    while tk.peek() == "[":
-                        tk.next()
-                        row = []
-                        while tk.peek() != "]":
-                            row.append(_float_weight(tk.next()))
-                        tk.next()
-                        wsets.append(row)
-                    tk.expect("]")
-                elif key == "ids":
-                    tk.expect("[")
-                    ids = []
-                    while tk.peek() != "]":
-                        ids.append(tk.int("id"))
-                    tk.next()
-                else:
-                    raise ValueError(f"choose_args: unexpected {key!r}")
-            tk.next()
-            if bucket_id is None:
-                raise ValueError("choose_args: entry without bucket_id")
-            args[bucket_id] = (wsets, ids)
-        tk.expect("}")
-        self.choose_args[index] = args
+        """Read crushtool's text format (crush_text.parse); ValueError on a bad map."""
+        import crush_text                    # imports this module: loaded on first use
+        return crush_text.parse(text)
 
     # ------------------------------------------------------- shadow trees
     # --8<-- [start:shadow]
@@ -1059,9 +613,7 @@ class CrushMap:
                 weights.append(self.buckets[child].weight)
         bno = self.class_bucket.get(orig_id, {}).get(cls_name)
         if bno is None:                      # no id in the text: pick a free one
-            bno = -1
-            while bno in self.buckets or bno in used_ids:
-                bno -= 1
+            bno = self._free_id(used_ids)
         clone = Bucket(bno, copy_name, orig.type, orig.alg, orig.hash, items, weights,
                        self.tunables["straw_calc_version"])
         clone.prepare()
@@ -1070,6 +622,15 @@ class CrushMap:
         self.class_bucket.setdefault(orig_id, {})[cls_name] = bno
         return bno
     # --8<-- [end:shadow]
+
+    def _free_id(self, used_ids: set) -> int:
+        """The first bucket id from -1 down that is neither a bucket nor a class id;
+        ids are only ever added, so the search goes on where the last one stopped."""
+        bno = self._last_free_id
+        while bno in self.buckets or bno in used_ids:
+            bno -= 1
+        self._last_free_id = bno
+        return bno
 
     # ------------------------------------------------------ bucket choice
     # --8<-- [start:straw2]
@@ -1182,14 +743,12 @@ class CrushMap:
             st[1] += 1
         return b.items[perm[pr]]
 
-    # --8<-- [start:straw_choose]
     @staticmethod
     def _straw_choose(b: Bucket, x: int, r: int) -> int:
         """straw (v1): 16-bit hash times the precomputed straw length, longest wins."""
         us = hash32_3_lanes(x, b.lane_ids, r * b.lane_ones, len(b.items))
         draws = [u * straw for u, straw in zip(us, b.straws)]
         return b.items[draws.index(max(draws))]        # the first of equal draws
-    # --8<-- [end:straw_choose]
 
     def _list_choose(self, b: Bucket, x: int, r: int) -> int:
         for i in range(len(b.items) - 1, -1, -1):
@@ -1254,7 +813,6 @@ class CrushMap:
         return self.buckets[item].type if item < 0 else 0
 
     # ------------------------------------------------------ firstn / indep
-    # --8<-- [start:firstn]
     def _choose_firstn(self, ctx, bucket: Bucket, x: int, numrep: int, type_: int,
                        out: list[int], outpos: int, out_size: int, tries: int,
                        recurse_tries: int, local_retries: int, local_fallback: int,
@@ -1334,7 +892,6 @@ class CrushMap:
                 count -= 1
             rep += 1
         return outpos
-    # --8<-- [end:firstn]
 
     # --8<-- [start:indep]
     def _choose_indep(self, ctx, bucket: Bucket, x: int, left: int, numrep: int, type_: int,
@@ -1402,7 +959,6 @@ class CrushMap:
                 out2[rep] = CRUSH_ITEM_NONE
     # --8<-- [end:indep]
 
-    # --8<-- [start:do_rule]
     def do_rule(self, rule_id: int, x: int, result_max: int,
                 weight: list[int] | None = None, choose_args_index: int = -1) -> list[int]:
         """Map input x with a rule to at most result_max items (crush_do_rule)."""
@@ -1496,38 +1052,11 @@ class CrushMap:
                         result.append(item)
                 w = []
         return result
-    # --8<-- [end:do_rule]
-
-    def tries_per_replica(self) -> int:
-        """The most tries a replica may take: choose_total_tries + 1, or a rule's set_choose_tries."""
-        steps = [a for r in self.rules.values() for op, a, _ in r.steps if op == "set_choose_tries"]
-        return max([self.tunables["choose_total_tries"] + 1, *steps])
-
-    def check_run(self, placements: int, narrow: str) -> None:
-        """Refuse a run of the script that would take more than about ten seconds."""
-        tries = placements * self.tries_per_replica()
-        if placements > MAX_PLACEMENTS or tries > MAX_RUN_TRIES:
-            raise ValueError(f"this run asks for {placements} placements of up to "
-                             f"{self.tries_per_replica()} tries each; this tool does at most "
-                             f"{MAX_PLACEMENTS} placements and {MAX_RUN_TRIES} tries per run "
-                             f"(about ten seconds of pure Python): {narrow}")
 
     def default_weights(self) -> list[int]:
         """crushtool --test: 1.0 for every device placed in a bucket, else 0."""
         present = {i for b in self.buckets.values() for i in b.items if i >= 0}
         return [0x10000 if d in present else 0 for d in range(self.max_devices)]
-
-
-def read_map(path: str) -> CrushMap:
-    """Parse the text map in a file or a pipe, read through the guard in safety.py: at most
-    MAX_MAP_BYTES, no devices, directories or /proc files; ValueError on any problem."""
-    try:
-        text = read_limited(path, MAX_MAP_BYTES, "crush map").decode("utf-8")
-    except OSError as e:
-        raise ValueError(f"cannot read map {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"map {path} is not text (decompile it with crushtool -d)") from None
-    return CrushMap.parse(text)
 
 
 def format_mapping(rule: int, x: int, out: list[int]) -> str:
@@ -1536,6 +1065,8 @@ def format_mapping(rule: int, x: int, out: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import crush_text                    # the text map's reader imports this module
+    from safety import printable
     p = argparse.ArgumentParser(description="CRUSH mappings from a crushtool text map "
                                             "(twin of crushtool --test --show-mappings)")
     p.add_argument("-i", dest="map", required=True, help="map in crushtool text format (crushtool -d)")
@@ -1556,12 +1087,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.x is not None:
             a.min_x = a.max_x = a.x
-        if not 0 <= a.min_x <= a.max_x <= 2 ** 31 - 1:        # crushtool reads x as an int
+        if not 0 <= a.min_x <= a.max_x <= 2 ** 31 - 1:    # crushtool reads x as an int
             raise ValueError(f"x range {a.min_x}..{a.max_x} invalid (0 <= min-x <= max-x <= 2147483647)")
         if a.num_rep is not None and not 1 <= a.num_rep <= MAX_RESULT:
             raise ValueError(f"num-rep {a.num_rep} out of range (1 to {MAX_RESULT}: a pool's size "
                              "is one byte)")
-        m = read_map(a.map)
+        m = crush_text.read_map(a.map)
         if not m.rules:
             raise ValueError(f"map {a.map} defines no rules (empty, or not a crush map)")
         if a.rule >= 0 and a.rule not in m.rules:
@@ -1569,14 +1100,14 @@ def main(argv: list[str] | None = None) -> int:
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
         reps = {r: ([a.num_rep] if a.num_rep is not None
                     else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1)) for r in rules}
-        m.check_run((a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
-                    "narrow --min-x..--max-x, or give --rule and --num-rep")
+        crush_text.check_run(m, (a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
+                  "narrow --min-x..--max-x, or give --rule and --num-rep")
         if not (a.show_mappings or a.show_bad_mappings):
             print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
                   file=sys.stderr)
         weight = m.default_weights()
         for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
-            d, f = _int(dev, "--weight device"), _float_arg(value)
+            d, f = crush_text.int_field(dev, "--weight device"), _float_arg(value)
             if not 0 <= d < m.max_devices:
                 raise ValueError(f"--weight device {d} out of range (0 to {m.max_devices - 1})")
             weight[d] = min(max(int(f * 0x10000), 0), 0x10000)

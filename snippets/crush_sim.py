@@ -33,14 +33,13 @@ ValueError: need at least one host with at least one OSD (got 0 hosts)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from typing import Any
 from collections.abc import Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import crush  # noqa: E402  (sibling snippet)
+import crush
+import crush_text
 
 
 # Bounds of this tool: what the pure-Python mapper places in a few seconds
@@ -85,7 +84,7 @@ def cluster_map(hosts: Sequence[Sequence[float]],
         for w, osd in zip(weights, osds):
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 65536:
                 raise ValueError(f"OSD weight {w!r} out of range (0 to 65535)")
-            whole("OSD id", osd, 0, crush.MAX_DEVICE_ID)
+            whole("OSD id", osd, 0, crush_text.MAX_DEVICE_ID)
             lines.append(f"device {osd} osd.{osd}")
             items.append(f"item osd.{osd} weight {w:.5f}")
         buckets.append(f"host h{i} {{ id {-2 - i}\nalg straw2\nhash 0\n" + "\n".join(items) + "\n}")
@@ -93,7 +92,7 @@ def cluster_map(hosts: Sequence[Sequence[float]],
         f"item h{i}" for i in range(len(hosts))) + "\n}"
     rule = ("rule r { id 0\ntype replicated\nmin_size 1\nmax_size 10\n"
             "step take default\nstep chooseleaf firstn 0 type host\nstep emit\n}")
-    return crush.CrushMap.parse("\n".join(lines + buckets + [root, rule]))
+    return crush_text.parse("\n".join(lines + buckets + [root, rule]))
 
 
 def placements(m: crush.CrushMap, n_pgs: int, size: int,
@@ -125,7 +124,6 @@ def mod_n_moved_fraction(n_osds: int, n_pgs: int) -> float:
 # --8<-- [end:movement]
 
 
-# --8<-- [start:uniformity]
 def distribution(m: crush.CrushMap, n_pgs: int, size: int) -> dict[str, float]:
     """PG replicas per OSD against the weight share: max over/under-fill, chi-square."""
     weights = {}
@@ -144,10 +142,8 @@ def distribution(m: crush.CrushMap, n_pgs: int, size: int) -> dict[str, float]:
     chi2 = sum((count[o] - e) ** 2 / e for o, e in expected.items())
     return {"max_over": max(ratios) - 1, "max_under": 1 - min(ratios),
             "chi2": chi2, "dof": len(expected) - 1}
-# --8<-- [end:uniformity]
 
 
-# --8<-- [start:what_moves]
 CHANGES = ("add", "add-host", "remove", "out")
 
 
@@ -213,7 +209,6 @@ def what_moves(osds_per_host: Sequence[int], change: str, target: int = 0,
             "replicas": sum(len(a) for a in before),
             "share": 1 / max(n, n_after),          # the changed OSD's share of the weight
             "mod_n": mod_n_moved_fraction(min(n, n_after), n_pgs) if n_after else 1.0}
-# --8<-- [end:what_moves]
 
 
 def check_pgs(n_pgs: int, size: int) -> None:

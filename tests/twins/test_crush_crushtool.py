@@ -26,6 +26,7 @@ import pytest
 
 import crush
 import crush_gen
+import crush_text
 
 pytestmark = pytest.mark.twin
 SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "crush.py"
@@ -42,7 +43,7 @@ MAPS = [
 
 def _ours(args: tuple) -> list[str]:
     text, rule, nr, lo, hi = args[:5]
-    m = crush.CrushMap.parse(text)
+    m = crush_text.parse(text)
     w = m.default_weights()
     for dev, value in (args[5] if len(args) > 5 else ()):
         w[dev] = min(max(int(value * 0x10000), 0), 0x10000)
@@ -102,7 +103,7 @@ def test_every_rule_and_replica_count_matches_crushtool(workdir, seed, classes, 
     rng = random.Random(seed)
     text, rules = crush_gen.generate(rng, classes=classes, algs=algs)
     binp, txt = crush_gen.compile_map(text, workdir, f"r{seed}")
-    m = crush.CrushMap.parse(txt.read_text())
+    m = crush_text.parse(txt.read_text())
     w = m.default_weights()
     checked = 0
     for rule in rules:
@@ -159,7 +160,7 @@ choose_args 18446744073709551615 {
 }
 """
     binp, txt = crush_gen.compile_map(text, workdir, "cargs")
-    m = crush.CrushMap.parse(txt.read_text())
+    m = crush_text.parse(txt.read_text())
     w = m.default_weights()
     ref = crush_gen.crushtool_mappings(binp, 0, 3, 0, 1999)
     assert [crush.format_mapping(0, x, m.do_rule(0, x, 3, w, 0)) for x in range(2000)] == ref
@@ -170,7 +171,7 @@ def test_reweights_match_crushtool_weight_option(workdir):
     rng = random.Random(515)
     text, rules = crush_gen.generate(rng, classes=True)
     binp, txt = crush_gen.compile_map(text, workdir, "reweight")
-    n_dev = crush.CrushMap.parse(txt.read_text()).max_devices
+    n_dev = crush_text.parse(txt.read_text()).max_devices
     extra: list[str] = []
     for dev in rng.sample(range(n_dev), max(1, n_dev // 3)):
         extra += ["--weight", str(dev), rng.choice(["0", "0.1", "0.5", "0.731", "0.99", "1.0"])]
@@ -216,7 +217,7 @@ def test_tunable_profiles_and_bucket_mixes_match_crushtool(workdir, name, tunabl
                                      tunables=crush_gen.tunables_text(tunables, scv))
     binp, txt = crush_gen.compile_map(text, workdir, f"t{seed}")
     canon = txt.read_text()
-    m = crush.CrushMap.parse(canon)
+    m = crush_text.parse(canon)
     assert {k: m.tunables[k] for k in tunables} == tunables    # omitted lines = legacy values
     assert m.tunables["straw_calc_version"] == scv
     jobs = [(canon, binp, 0, 3, 0, 799, ())]
@@ -256,7 +257,7 @@ def test_reweights_under_legacy_tunables_match_crushtool(workdir):
                                      tunables=crush_gen.tunables_text(crush_gen.PROFILES["argonaut"], 0))
     binp, txt = crush_gen.compile_map(text, workdir, "rw-legacy")
     canon = txt.read_text()
-    n_dev = crush.CrushMap.parse(canon).max_devices
+    n_dev = crush_text.parse(canon).max_devices
     rew = tuple((d, rng.choice([0.0, 0.1, 0.5, 0.731, 0.99])) for d in rng.sample(range(n_dev), n_dev // 3))
     jobs = [(canon, binp, rule, nr, 0, 149, rew) for rule in (0, 1, 2) for nr in (3, 6)]
     assert _compare(jobs) == 900
@@ -463,7 +464,7 @@ def test_map_without_rules_exits_2(tmp_path, name, text):
 @pytest.mark.parametrize("name,text,message", BAD_MAPS, ids=[b[0] for b in BAD_MAPS])
 def test_bad_maps_give_one_line_value_error_and_exit_2(tmp_path, name, text, message):
     with pytest.raises(ValueError, match=message):
-        crush.CrushMap.parse(text)
+        crush_text.parse(text)
     path = tmp_path / "bad.txt"
     path.write_text(text)
     r = _run_cli(["-i", str(path), "--test", "--num-rep", "3", "--show-mappings"])
@@ -502,7 +503,7 @@ def test_tunables_set_with_crushtool_flags_match(workdir):
                     "--set-chooseleaf-stable", "0", "-o", str(argonaut)], check=True, capture_output=True)
     canon = subprocess.run(["crushtool", "-d", str(argonaut)], check=True, capture_output=True,
                            text=True).stdout
-    m = crush.CrushMap.parse(canon)
+    m = crush_text.parse(canon)
     assert [m.tunables[k] for k in ("choose_local_tries", "choose_local_fallback_tries",
                                     "choose_total_tries", "chooseleaf_descend_once",
                                     "chooseleaf_vary_r", "chooseleaf_stable")] == [2, 5, 19, 0, 0, 0]

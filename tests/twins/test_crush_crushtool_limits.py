@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import crush
+import crush_text
 
 pytestmark = pytest.mark.twin
 SNIPPET = Path(__file__).resolve().parents[2] / "snippets" / "crush.py"
@@ -75,7 +76,7 @@ def test_choose_args_that_do_not_fit_their_bucket_are_refused_like_crushtool(tmp
     assert r.returncode != 0 and crushtool_says in r.stdout + r.stderr
     _refused(_ours(tmp_path, "--rule", "0", "--num-rep", "3", "--x", "1", "--show-mappings"), we_say)
     with pytest.raises(ValueError, match=we_say):
-        crush.CrushMap.parse(_choose_args(body))
+        crush_text.parse(_choose_args(body))
 
 
 def test_choose_args_of_a_shadow_bucket_and_an_empty_weight_set_map_like_crushtool(tmp_path):
@@ -120,7 +121,7 @@ def test_tree_bucket_of_weight_0_with_3_items_is_undefined_in_crushtool_and_refu
     _refused(_ours(tmp_path, "--rule", "1", "--num-rep", "3", "--x", "0", "--show-mappings"),
              "tree bucket 'h1': every item weight is 0")
     with pytest.raises(ValueError, match="every item weight is 0"):
-        crush.CrushMap.parse(_tree_map(3)).do_rule(1, 0, 3)
+        crush_text.parse(_tree_map(3)).do_rule(1, 0, 3)
 
 
 # ------------------------------------------------------------ nesting depth

@@ -15,6 +15,7 @@ import pytest
 import ceph_placement
 import crush
 import crush_sim
+import crush_text
 
 SNIPPETS = Path(__file__).resolve().parents[2] / "snippets"
 
@@ -50,19 +51,19 @@ def _tree_host(weights: list[str]) -> str:
 def test_tree_bucket_whose_weights_are_all_0_is_a_value_error_when_its_size_is_not_a_power_of_two(n):
     """By hand: n items use 2^(bit_length(n-1)+1) nodes; a weight-0 descent turns right at every
     node and ends on the last leaf, item 2^bit_length(n-1) - 1, which is >= n here."""
-    m = crush.CrushMap.parse(_tree_host(["0"] * n))
+    m = crush_text.parse(_tree_host(["0"] * n))
     with pytest.raises(ValueError, match=f"tree bucket 'h': every item weight is 0.*past its {n} items"):
         m.do_rule(0, 1, 3)
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 8])
 def test_tree_bucket_of_weight_0_with_a_power_of_two_size_gives_its_last_item(n):
-    m = crush.CrushMap.parse(_tree_host(["0"] * n))
+    m = crush_text.parse(_tree_host(["0"] * n))
     assert m.do_rule(0, 1, 1) == [n - 1]
 
 
 def test_tree_bucket_with_one_weight_above_0_always_gives_that_item():
-    m = crush.CrushMap.parse(_tree_host(["0", "0", "1.0"]))
+    m = crush_text.parse(_tree_host(["0", "0", "1.0"]))
     assert {m.do_rule(0, x, 1)[0] for x in range(50)} == {2}
 
 
@@ -76,7 +77,7 @@ def test_tree_bucket_with_one_weight_above_0_always_gives_that_item():
 def test_choose_args_row_that_does_not_fit_its_bucket_is_a_value_error(tmp_path, body, message):
     text = crush.EXAMPLE_MAP + "choose_args 1 {\n{\n" + body + "\n}\n}\n"
     with pytest.raises(ValueError, match=f"choose_args 1: {message}"):
-        crush.CrushMap.parse(text)
+        crush_text.parse(text)
     path = _map_file(tmp_path, text)
     _one_line_error(_run("crush.py", "-i", path, "--num-rep", "3", "--x", "0", "--show-mappings"),
                     "crush.py", message)
@@ -99,14 +100,14 @@ def nested_map(levels: int, device_class: bool = True) -> str:
 
 
 def test_100_nested_buckets_with_a_device_class_map():
-    m = crush.CrushMap.parse(nested_map(crush.MAX_DEPTH))
+    m = crush_text.parse(nested_map(crush_text.MAX_DEPTH))
     assert m.do_rule(0, 1, 1) == [0]
 
 
 @pytest.mark.parametrize("levels,device_class", [(101, True), (1100, True), (1100, False)])
 def test_deeper_nesting_is_a_value_error_naming_the_limit(tmp_path, levels, device_class):
     with pytest.raises(ValueError, match="bucket 'b100' is nested 101 levels deep; this tool follows at most 100"):
-        crush.CrushMap.parse(nested_map(levels, device_class))
+        crush_text.parse(nested_map(levels, device_class))
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, nested_map(levels, device_class)), "--x", "1",
                          "--num-rep", "1", "--show-mappings"), "crush.py", "at most 100 levels")
 
@@ -121,7 +122,7 @@ def test_device_id_past_the_bound_is_a_value_error_before_any_list_is_built(tmp_
     """10**9 built a 10**9-entry weight list; 2**63 raised OverflowError in ceph_placement."""
     message = f"device osd.5: id {dev_id} out of range \\(0 to 1048575"
     with pytest.raises(ValueError, match=message):
-        crush.CrushMap.parse(_with_device_id(dev_id))
+        crush_text.parse(_with_device_id(dev_id))
     path = _map_file(tmp_path, _with_device_id(dev_id))
     _one_line_error(_run("crush.py", "-i", path, "--num-rep", "3", "--x", "0", "--show-mappings"), "crush.py",
                     message)
@@ -130,7 +131,7 @@ def test_device_id_past_the_bound_is_a_value_error_before_any_list_is_built(tmp_
 
 
 def test_the_largest_device_id_maps():
-    m = crush.CrushMap.parse(_with_device_id(crush.MAX_DEVICE_ID))
+    m = crush_text.parse(_with_device_id(crush_text.MAX_DEVICE_ID))
     assert m.max_devices == 2 ** 20 and m.do_rule(1, 0, 3) == [1, 3, 1048575]   # osd.5 renumbered
     # rule 1 takes the ssd tree: one ssd OSD on each of the 3 hosts, whatever the PG
     assert {tuple(sorted(ceph_placement.pg_to_osds(m, 1, ps, 1, 8, 3))) for ps in range(8)} == {(1, 3, 1048575)}
@@ -147,7 +148,7 @@ def test_the_largest_device_id_maps():
 ])
 def test_ids_and_positions_past_their_fields_are_value_errors(text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        crush.CrushMap.parse(text)
+        crush_text.parse(text)
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "1e309", "-1e999"])
@@ -189,9 +190,9 @@ def test_crush_sim_numbers_past_their_range_give_one_line(args, message):
     (lambda: crush_sim.placements(crush_sim.cluster_map([[1.0]]), 8, 1, [5]), "out OSD 5 out of range"),
     (lambda: ceph_placement.pg_num_mask(5.0), "pg_num 5.0 out of range"),
     (lambda: ceph_placement.crush_input(1, 1, 0), "pg_num 0 out of range"),
-    (lambda: ceph_placement.map_object(crush.CrushMap.parse(crush.EXAMPLE_MAP), "o", -1, 8, 3, 0),
+    (lambda: ceph_placement.map_object(crush_text.parse(crush.EXAMPLE_MAP), "o", -1, 8, 3, 0),
      "pool id -1 out of range"),
-    (lambda: ceph_placement.map_object(crush.CrushMap.parse(crush.EXAMPLE_MAP), "o", 1, 8, 3, 0, 9),
+    (lambda: ceph_placement.map_object(crush_text.parse(crush.EXAMPLE_MAP), "o", 1, 8, 3, 0, 9),
      "pgp_num 9 out of range \\(1 to 8\\)"),
 ])
 def test_library_calls_with_numbers_past_their_range_raise_value_error(call, message):
@@ -235,7 +236,7 @@ FAST_TAKE = "    step take default class ssd"
 ])
 def test_values_past_crushtools_field_widths_or_the_tries_bound_are_value_errors(tmp_path, text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        crush.CrushMap.parse(text)
+        crush_text.parse(text)
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, text), "--x", "0", "--show-mappings"), "crush.py",
                     re.escape(message))
 
@@ -245,7 +246,7 @@ def test_the_largest_accepted_values_map():
     text = _edit("choose_total_tries 50", "choose_total_tries 100")
     text = text.replace(FAST_TAKE, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + FAST_TAKE)
     text = text.replace("max_size 10", "max_size 255")
-    m = crush.CrushMap.parse(text)
+    m = crush_text.parse(text)
     assert m.rules[1].max_size == 255 and m.tunables["choose_total_tries"] == 100
     assert m.do_rule(1, 0, 3) == [1, 3, 5]
 
@@ -270,14 +271,14 @@ def test_the_placement_bound_counts_every_rule_and_replica_count():
     """By hand: without --num-rep each rule runs min_size..max_size = 1..10 replicas,
     1 + ... + 10 = 55 placements per x and rule; 2 rules x 1024 x values = 112640,
     times 51 tries (choose_total_tries 50 + 1) = 5744640 <= 8388608: allowed."""
-    m = crush.CrushMap.parse(crush.EXAMPLE_MAP)
-    assert m.tries_per_replica() == 51
-    m.check_run(2 * 55 * 1024, "")
-    m.check_run(164482, "")                          # 164482 * 51 = 8388582 <= 2^23
+    m = crush_text.parse(crush.EXAMPLE_MAP)
+    assert crush_text.tries_per_replica(m) == 51
+    crush_text.check_run(m, 2 * 55 * 1024, "")
+    crush_text.check_run(m, 164482, "")              # 164482 * 51 = 8388582 <= 2^23
     with pytest.raises(ValueError, match="164483 placements of up to 51 tries"):
-        m.check_run(164483, "")                      # 164483 * 51 = 8388633 > 2^23
-    ec = crush.CrushMap.parse(crush.EXAMPLE_MAP.replace(FAST_TAKE, "    step set_choose_tries 100\n" + FAST_TAKE))
-    assert ec.tries_per_replica() == 100
+        crush_text.check_run(m, 164483, "")          # 164483 * 51 = 8388633 > 2^23
+    ec = crush_text.parse(crush.EXAMPLE_MAP.replace(FAST_TAKE, "    step set_choose_tries 100\n" + FAST_TAKE))
+    assert crush_text.tries_per_replica(ec) == 100
 
 
 @pytest.mark.parametrize("call,message", [
@@ -289,7 +290,7 @@ def test_the_placement_bound_counts_every_rule_and_replica_count():
 ])
 def test_library_mappings_past_255_replicas_raise_value_error(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        call(crush.CrushMap.parse(crush.EXAMPLE_MAP))
+        call(crush_text.parse(crush.EXAMPLE_MAP))
 
 
 @pytest.mark.parametrize("args,message", [
@@ -324,7 +325,7 @@ def test_crush_sim_library_calls_are_bounded_too():
 # ------------------------------------------------------------ the map is read through safety.read_limited
 def _map_inputs(tmp_path: Path) -> list[tuple[str, str]]:
     big = tmp_path / "big.txt"
-    big.write_bytes(b"#" * (crush.MAX_MAP_BYTES + 1))
+    big.write_bytes(b"#" * (crush_text.MAX_MAP_BYTES + 1))
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)                                   # no writer: read at once as empty, never waited on
     (tmp_path / "adir").mkdir()
@@ -362,3 +363,58 @@ def test_control_characters_in_a_map_stay_out_of_the_terminal(tmp_path):
     path = _map_file(tmp_path, "device 0 osd.0\x1bc\x07\ndevice 0 x\n")      # ESC c resets a terminal
     r = _run("crush.py", "-i", path, "--num-rep", "3")
     _one_line_error(r, "crush.py", re.escape("device id 0 is defined twice (osd.0\\x1bc\\x07 and x)"))
+
+
+# ------------------------------------------------------------ large maps: linear parsing, bounded sizes
+def test_buckets_without_ids_get_the_first_free_id_as_crushtool_picks_it():
+    m = crush_text.parse("type 1 host\nhost a { id -2 alg straw2 }\nhost b { alg straw2 }\n"
+                         "host c { alg straw2 }\nhost d { id -5 alg straw2 }\nhost e { alg straw2 }\n")
+    assert {b.name: bid for bid, b in m.buckets.items()} == {"a": -2, "b": -1, "c": -3, "d": -5, "e": -4}
+
+
+def test_class_trees_without_id_lines_take_free_ids_past_the_class_ids():
+    m = crush_text.parse("device 0 osd.0 class hdd\ntype 0 osd\ntype 1 host\n"
+                         "host h { id -1 id -2 class ssd alg straw2 item osd.0 }\n"
+                         "host g { id -4 alg straw2 item h }\n")
+    assert m.names["h~hdd"] == -3 and m.names["g~hdd"] == -5 and m.names["h~ssd"] == -2
+
+
+def test_60000_buckets_parse_and_the_65537th_is_refused():
+    text = "type 1 host\n" + "".join(f"host h{i} {{ alg straw2 }}\n" for i in range(60000))
+    assert sorted(crush_text.parse(text).buckets)[:2] == [-60000, -59999]
+    text = "type 1 host\n" + "".join(f"host h{i} {{ alg straw2 }}\n" for i in range(65537))
+    with pytest.raises(ValueError, match="bucket 'h65536': more than 65536 buckets"):
+        crush_text.parse(text)
+
+
+def test_class_trees_past_the_bound_are_refused_before_they_are_built():
+    """By hand: 600 classes x (600 buckets + 600 items) = 720000 entries > 2^18."""
+    text = ("".join(f"device {i} o{i} class c{i}\n" for i in range(600)) + "type 0 osd\ntype 1 host\n"
+            + "".join(f"host h{i} {{ id {-1 - i} alg straw2 item o{i} }}\n" for i in range(600)))
+    with pytest.raises(ValueError, match="600 device classes over 600 buckets make 720000 entries in the class "
+                                         "trees; this tool builds at most 262144"):
+        crush_text.parse(text)
+
+
+def test_many_types_and_classes_parse_and_keep_their_order():
+    text = "".join(f"type {i} t{i}\n" for i in range(50000)) + "".join(
+        f"device {i} o{i} class c{i % 7}\n" for i in range(20000))
+    m = crush_text.parse(text)
+    assert len(m.types) == 50000 and m.classes == [f"c{i}" for i in range(7)]
+    with pytest.raises(ValueError, match="type 49999 x: id or name defined twice"):
+        crush_text.parse(text + "type 49999 x\n")
+
+
+def test_a_run_through_a_large_bucket_counts_its_items():
+    """By hand: 3 placements x 20 tries (legacy choose_total_tries 19 + 1) x ceil(4000/16) = 15000 tries."""
+    text = ("".join(f"device {i} o{i}\n" for i in range(4000)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
+            "alg straw2\n" + "".join(f"item o{i} weight 0.01\n" for i in range(4000)) + "}\n")
+    m = crush_text.parse(text)
+    crush_text.check_run(m, 3, "")
+    with pytest.raises(ValueError, match="1678 placements of up to 20 tries each through buckets of up to 4000"):
+        crush_text.check_run(m, 1678, "")            # 1678 * 20 * 250 = 8390000 > 2^23
+
+
+def test_packed_lanes_are_the_values_side_by_side():
+    values = [0, 1, -1, 2 ** 32 - 1, 2 ** 40 + 7, -2 ** 31]
+    assert crush.pack_lanes(values) == sum((v & 0xFFFFFFFF) << (48 * i) for i, v in enumerate(values))
