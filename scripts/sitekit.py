@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 class SiteBuildError(RuntimeError):
-    """``mkdocs build --strict`` failed; the message ends with the build log's tail."""
+    """The pre-build steps or ``mkdocs build --strict`` failed; the message ends with the log's tail."""
 
 
 def build_site(dest: Path, env: Mapping[str, str] | None = None, timeout: float = 900) -> str:
