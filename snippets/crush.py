@@ -964,8 +964,9 @@ class CrushMap:
         """Map input x with a rule to at most result_max items (crush_do_rule)."""
         if rule_id not in self.rules:
             raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
-        whole("num-rep", result_max, 1, MAX_RESULT)
-        whole("x", x, -(1 << 63), (1 << 64) - 1)       # hashed as 32 bits
+        if type(result_max) is not int or not 0 < result_max <= MAX_RESULT or type(x) is not int:
+            whole("num-rep", result_max, 1, MAX_RESULT)   # the message; a subclass of int passes
+            whole("x", x, -(1 << 63), (1 << 64) - 1)       # hashed as 32 bits
         if weight is None:
             weight = self.default_weights()
         cargs = self.choose_args.get(choose_args_index, self.choose_args.get(-1))
