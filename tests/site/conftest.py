@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,18 @@ def browser():
         pytest.skip("Debian chromium is not installed (make test installs it)")
     with sitekit.chromium() as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def offline_zip(tmp_path_factory) -> Path:
+    """The offline edition (scripts/build_offline.py), built and unpacked once per session."""
+    import build_offline  # scripts/, like sitekit
+    out = tmp_path_factory.mktemp("offline")
+    archive = build_offline.build(out)
+    unpacked = tmp_path_factory.mktemp("unzipped")
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(unpacked)
+    return unpacked / "handbook-offline"
 
 
 def html_pages(site_dir: Path) -> list[Path]:

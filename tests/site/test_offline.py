@@ -6,27 +6,9 @@ press of the search shortcut.
 """
 from __future__ import annotations
 
-import sys
-import zipfile
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_offline  # noqa: E402
-
 pytestmark = pytest.mark.site
-
-
-@pytest.fixture(scope="module")
-def offline_zip(tmp_path_factory):
-    out = tmp_path_factory.mktemp("offline")
-    archive = build_offline.build(out)
-    unpacked = tmp_path_factory.mktemp("unzipped")
-    with zipfile.ZipFile(archive) as z:
-        z.extractall(unpacked)
-    return unpacked / "handbook-offline"
 
 
 def test_offline_zip_works_from_file_urls(browser, offline_zip):

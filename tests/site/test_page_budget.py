@@ -33,7 +33,7 @@ class _Ids(HTMLParser):
             self.ids[a["id"]] = {"tag": tag, **a}
 
 
-@functools.lru_cache(maxsize=None)     # each page is parsed once, not once per anchor
+@functools.cache     # each page is parsed once, not once per anchor
 def _ids(site_dir: Path, page_url: str) -> dict[str, dict]:
     path = site_dir / page_url / "index.html"
     if not path.exists():

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
-from test_offline import offline_zip  # noqa: F401  (the offline edition, built once per module)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.site
 
 KEY = "handbook.progress"
-T0 = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 PAGE = "disks/raw-disk/"
 SEED, F1, F2 = "raw-disk-steps", "raw-disk-steps-f1", "raw-disk-steps-f2"
 
