@@ -1103,15 +1103,15 @@ def main(argv: list[str] | None = None) -> int:
                     else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1)) for r in rules}
         crush_text.check_run(m, (a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
                   "narrow --min-x..--max-x, or give --rule and --num-rep")
-        if not (a.show_mappings or a.show_bad_mappings):
-            print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
-                  file=sys.stderr)
         weight = m.default_weights()
         for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
             d, f = crush_text.int_field(dev, "--weight device"), _float_arg(value)
             if not 0 <= d < m.max_devices:
                 raise ValueError(f"--weight device {d} out of range (0 to {m.max_devices - 1})")
             weight[d] = min(max(int(f * 0x10000), 0), 0x10000)
+        if not (a.show_mappings or a.show_bad_mappings):      # after the checks: one line on an error
+            print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
+                  file=sys.stderr)
         lines = []
         for r in rules:
             for nr in reps[r]:

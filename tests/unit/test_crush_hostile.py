@@ -251,15 +251,15 @@ def test_the_largest_accepted_values_map():
     assert m.do_rule(1, 0, 3) == [1, 3, 5]
 
 
-# ------------------------------------------------------------ runs bounded to about ten seconds
+# ------------------------------------------------------------ runs bounded to a few seconds
 @pytest.mark.parametrize("args,message", [
     (["--num-rep", "200000000"], "num-rep 200000000 out of range (1 to 255: a pool's size is one byte)"),
     (["--num-rep", str(2 ** 64)], "num-rep 18446744073709551616 out of range"),
     (["--max-x", "2147483648"], "x range 0..2147483648 invalid (0 <= min-x <= max-x <= 2147483647)"),
     (["--x", "-1"], "x range -1..-1 invalid"),
     (["--num-rep", "1", "--min-x", "0", "--max-x", "2147483647"],
-     "this run asks for 4294967296 placements of up to 51 tries each; this tool does at most 1048576 "
-     "placements and 8388608 tries per run"),
+     "this run asks for 4294967296 placements of up to 51 tries each; this tool does at most 131072 "
+     "placements and 2097152 tries per run"),
     (["--num-rep", "255", "--rule", "0"], "this run asks for 261120 placements of up to 51 tries each"),
 ])
 def test_crush_runs_past_the_bounds_give_one_line_naming_the_limit(tmp_path, args, message):
@@ -267,16 +267,22 @@ def test_crush_runs_past_the_bounds_give_one_line_naming_the_limit(tmp_path, arg
                     "crush.py", re.escape(message))
 
 
-def test_the_placement_bound_counts_every_rule_and_replica_count():
+def test_the_placement_bound_counts_every_rule_and_replica_count(tmp_path):
     """By hand: without --num-rep each rule runs min_size..max_size = 1..10 replicas,
-    1 + ... + 10 = 55 placements per x and rule; 2 rules x 1024 x values = 112640,
-    times 51 tries (choose_total_tries 50 + 1) = 5744640 <= 8388608: allowed."""
+    1 + ... + 10 = 55 placements per x and rule; 2 rules x 1024 x values (crushtool's
+    default run) = 112640 placements, times 51 tries (choose_total_tries 50 + 1) = 5744640
+    > 2^21; 2 x 55 x 373 x 51 = 2092530 fits."""
     m = crush_text.parse(crush.EXAMPLE_MAP)
     assert crush_text.tries_per_replica(m) == 51
-    crush_text.check_run(m, 2 * 55 * 1024, "")
-    crush_text.check_run(m, 164482, "")              # 164482 * 51 = 8388582 <= 2^23
-    with pytest.raises(ValueError, match="164483 placements of up to 51 tries"):
-        crush_text.check_run(m, 164483, "")          # 164483 * 51 = 8388633 > 2^23
+    crush_text.check_run(m, 2 * 55 * 373, "")
+    with pytest.raises(ValueError, match="112640 placements of up to 51 tries"):
+        crush_text.check_run(m, 2 * 55 * 1024, "")
+    path = _map_file(tmp_path, crush.EXAMPLE_MAP)
+    _one_line_error(_run("crush.py", "-i", path, "--show-mappings"), "crush.py",
+                    "this run asks for 112640 placements of up to 51 tries each; this tool does at most 131072 "
+                    "placements and 2097152 tries per run.*narrow --min-x..--max-x, or give --rule and --num-rep")
+    r = _run("crush.py", "-i", path, "--max-x", "372", "--show-mappings")
+    assert r.returncode == 0 and r.stdout.count("\n") == 2 * 10 * 373
     ec = crush_text.parse(crush.EXAMPLE_MAP.replace(FAST_TAKE, "    step set_choose_tries 100\n" + FAST_TAKE))
     assert crush_text.tries_per_replica(ec) == 100
 
@@ -304,9 +310,9 @@ def test_ceph_placement_sizes_and_object_counts_past_the_bounds_give_one_line(tm
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--pgs", "200000"], "--pgs 200000 out of range (1 to 12288)"),
+    (["--pgs", "200000"], "--pgs 200000 out of range (1 to 8192)"),
     (["--pgs", "4096", "--size", "10"], "--pgs 4096 of --size 10 make 40960 PG replicas; this tool places at "
-                                        "most 12288 per run"),
+                                        "most 8192 per run"),
     (["--size", "11"], "--size 11 out of range (1 to 10)"),
 ])
 def test_crush_sim_runs_past_the_bounds_give_one_line(args, message):
@@ -406,15 +412,26 @@ def test_many_types_and_classes_parse_and_keep_their_order():
 
 
 def test_a_run_through_a_large_bucket_counts_its_items():
-    """By hand: 3 placements x 20 tries (legacy choose_total_tries 19 + 1) x ceil(4000/16) = 15000 tries."""
+    """By hand: 3 placements x 20 tries (legacy choose_total_tries 19 + 1) x ceil(4000/16) = 15000 tries;
+    420 x 20 x 250 = 2100000 > 2^21."""
     text = ("".join(f"device {i} o{i}\n" for i in range(4000)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
             "alg straw2\n" + "".join(f"item o{i} weight 0.01\n" for i in range(4000)) + "}\n")
     m = crush_text.parse(text)
     crush_text.check_run(m, 3, "")
-    with pytest.raises(ValueError, match="1678 placements of up to 20 tries each through buckets of up to 4000"):
-        crush_text.check_run(m, 1678, "")            # 1678 * 20 * 250 = 8390000 > 2^23
+    crush_text.check_run(m, 419, "")                 # 419 * 20 * 250 = 2095000
+    with pytest.raises(ValueError, match="420 placements of up to 20 tries each through buckets of up to 4000"):
+        crush_text.check_run(m, 420, "")
 
 
 def test_packed_lanes_are_the_values_side_by_side():
     values = [0, 1, -1, 2 ** 32 - 1, 2 ** 40 + 7, -2 ** 31]
     assert crush.pack_lanes(values) == sum((v & 0xFFFFFFFF) << (48 * i) for i, v in enumerate(values))
+
+
+def test_placements_are_bounded_even_with_one_try_each(tmp_path):
+    """choose_total_tries 0: one try per replica, so only the placement bound holds the run."""
+    path = _map_file(tmp_path, crush.EXAMPLE_MAP.replace("choose_total_tries 50", "choose_total_tries 0"))
+    _one_line_error(_run("crush.py", "-i", path, "--rule", "0", "--num-rep", "1", "--min-x", "0", "--max-x",
+                         "131072", "--show-mappings"), "crush.py",
+                    re.escape("this run asks for 131073 placements of up to 1 tries each; this tool does at most "
+                              "131072 placements"))
