@@ -102,7 +102,6 @@ def gpt_entry_array(entries: int = 128, entry_size: int = 128, sector_size: int 
 # --8<-- [end:limits]
 
 
-# --8<-- [start:chs]
 def lba_to_chs(lba: int, heads: int = 255, sectors: int = 63) -> tuple[int, int, int]:
     """Cylinder/head/sector of an LBA; beyond cylinder 1023 the fields saturate at 1023/254/63.
 
@@ -127,7 +126,6 @@ def chs_bytes(lba: int, heads: int = 255, sectors: int = 63) -> bytes:
     """The 3 bytes stored in an MBR entry: head, sector | cylinder bits 8-9, cylinder bits 0-7."""
     c, h, s = lba_to_chs(lba, heads, sectors)
     return bytes([h, (s & 0x3F) | ((c >> 2) & 0xC0), c & 0xFF])
-# --8<-- [end:chs]
 
 
 # --8<-- [start:align]

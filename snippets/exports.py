@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import sys
 
 # --8<-- [start:imports]
@@ -58,11 +57,7 @@ from dataclasses import dataclass, field
 from collections.abc import Iterator, Sequence
 # --8<-- [end:imports]
 
-try:
-    from safety import printable, read_limited
-except ImportError:  # pragma: no cover - run as `python snippets/exports.py`
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import printable, read_limited
+from safety import printable, read_limited
 
 # --8<-- [start:defaults]
 # Each setting is one bit of nfs-utils' e_flags (support/include/nfs/export.h).
@@ -159,7 +154,6 @@ class ExportsError(ValueError):
         self.line, self.message = line, message
 
 
-# --8<-- [start:reader]
 class _Reader:
     """The character reader of nfs-utils' xio.c: continuations, comments, quotes, \\ooo."""
 
@@ -232,10 +226,8 @@ class _Reader:
         if len(tok) >= size:
             return -1, "", start or 0
         return 1, "".join(tok).split("\0", 1)[0], start or 0
-# --8<-- [end:reader]
 
 
-# --8<-- [start:options]
 def _c_strtol(text: str, base: int) -> tuple[int, str]:
     """C strtol/strtoul: leading blanks, a sign, 0x/0 prefixes when base is 0; (value, rest)."""
     m = re.match(r"[ \t\n\r\v\f]*([+-]?)", text)
@@ -358,10 +350,8 @@ def effective(entry: Entry) -> dict[str, str]:
         eff["uuid"] = entry.uuid
     eff["sec"] = ":".join(f.name for f in entry.flavours) or "sys"
     return eff
-# --8<-- [end:options]
 
 
-# --8<-- [start:parse]
 PATH_SIZE, HOST_SIZE = 1025, 512          # e_path[NFS_MAXPATHLEN+1], exp[512] in getexportent()
 
 
@@ -449,10 +439,8 @@ def parse(text: str) -> list[Export]:
         return list(_scan(text, strict=True))
     except ExportsError as exc:
         raise ValueError(str(exc)) from None
-# --8<-- [end:parse]
 
 
-# --8<-- [start:clients]
 def _ipv4(text: str) -> bytes | None:
     """inet_aton(): 1 to 4 parts, decimal, octal (0...) or hex (0x...), as getaddrinfo accepts."""
     parts = text.split(".")
@@ -541,10 +529,8 @@ def _usable(host: str) -> bool:
         except ValueError:
             return False
     return client_key(host)[0] != "host" or valid_hostname(host)
-# --8<-- [end:clients]
 
 
-# --8<-- [start:etab]
 def _escape(path: str) -> str:
     """fprintpath(): control characters, blanks, '"', '\\\\' and '#' as \\ooo."""
     return "".join(f"\\{ord(ch):03o}" if ord(ch) < 32 or ord(ch) == 127 or ch in ' "\\#' else ch
@@ -612,7 +598,6 @@ def etab(text: str) -> list[str]:
         if export.error:
             break
     return lines
-# --8<-- [end:etab]
 
 
 # --8<-- [start:lint]

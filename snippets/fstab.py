@@ -43,15 +43,10 @@ Legal but unusual values are warnings, not errors (findmnt accepts them):
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
-try:
-    from safety import printable, read_limited
-except ImportError:  # pragma: no cover - run as `python snippets/fstab.py`
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from safety import printable, read_limited
+from safety import printable, read_limited
 
 # --8<-- [start:imports]
 import re

@@ -563,7 +563,6 @@ def _gpt_header_bytes(h: dict, ss: int) -> bytes:
     return bytes(sector)
 
 
-# --8<-- [start:gpt-write]
 def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = None,
               sector_size: int = 512, entries: int = 128, first_lba: int | None = None,
               last_lba: int | None = None) -> None:
@@ -618,7 +617,6 @@ def write_gpt(f: BinaryIO, partitions: list[Partition], disk_guid: str | None = 
     backup = dict(h, my_lba=total - 1, alternate_lba=1, entries_lba=total - 1 - array_sectors)
     _write(f, backup["entries_lba"] * ss, bytes(array))
     _write(f, (total - 1) * ss, _gpt_header_bytes(backup, ss))
-# --8<-- [end:gpt-write]
 
 
 # --8<-- [start:repair]
@@ -786,7 +784,6 @@ def read_table(f: BinaryIO, sector_size: int | None = None) -> Table:
 
 
 # ---------------------------------------------------------------- sfdisk -J
-# --8<-- [start:json]
 def _json_str(value: bytes) -> bytes:
     """libsmartcols/jsonwrt escaping: quote and backslash, control bytes; UTF-8 passes through."""
     out = bytearray(b'"')
@@ -866,7 +863,6 @@ def sfdisk_json(t: Table, device: str) -> bytes:
     if objects:
         out += b',\n      "partitions": [\n         ' + b",".join(objects) + b"\n      ]"
     return out + b"\n   }\n}\n"
-# --8<-- [end:json]
 
 
 def main(argv: list[str] | None = None) -> int:

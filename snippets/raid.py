@@ -537,7 +537,6 @@ def _check_mttdl(disks: int, mttf_hours: float, mttr_hours: float) -> None:
                          f"got {mttr_hours!r}")
 
 
-# --8<-- [start:xfs]
 def xfs_stripe_geometry(level: str, disks: int, chunk_bytes: int) -> tuple[int, int]:
     """mkfs.xfs -d su=,sw= for an md array: su = chunk size, sw = number of data disks.
 
@@ -560,7 +559,6 @@ def xfs_stripe_geometry(level: str, disks: int, chunk_bytes: int) -> tuple[int, 
     if data[level] < 1 or (level == "10" and disks % 2):
         raise ValueError(f"RAID {level} with {disks} disks has no whole number of data disks")
     return chunk_bytes, data[level]
-# --8<-- [end:xfs]
 
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,6 @@ each test.  What qemu-img prints (info, map, check) is tested in test_qcow2_tool
 """
 from __future__ import annotations
 
-import re
 import struct
 import zlib
 from pathlib import Path
@@ -167,17 +166,3 @@ def test_without_a_format_the_qcow2_magic_decides(tmp_path: Path) -> None:
     path = qcow2.make_qcow2(str(tmp_path / "q.qcow2"), 4096, {}, cluster_bits=9)
     with qcow2.open_image(path) as img:
         assert img.format == "qcow2"
-
-
-def test_every_named_section_of_the_qcow2_modules_is_on_a_page() -> None:
-    """Pages include sections with --8<-- "qcow2.py:NAME"; a section no page includes is dead
-    weight in the teaching code, and an include of a missing section breaks the build."""
-    root = Path(__file__).resolve().parents[2]
-    included = set()
-    for page in (root / "docs").rglob("*.md"):
-        included |= set(re.findall(r'--8<-- "(qcow2(?:_tool)?\.py):([\w-]+)"', page.read_text(encoding="utf-8")))
-    marked = set()
-    for name in ("qcow2.py", "qcow2_tool.py"):
-        text = (root / "snippets" / name).read_text(encoding="utf-8")
-        marked |= {(name, section) for section in re.findall(r"# --8<-- \[start:([\w-]+)\]", text)}
-    assert marked == included
