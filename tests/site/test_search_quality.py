@@ -98,10 +98,13 @@ def _top3(page, site_url, query: str) -> list[str]:
     page.keyboard.press("s")
     # Empty the box and wait until the previous query's results are gone: on a busy machine
     # the worker answers late, and results still on screen would be read as this query's.
+    # Material reads the query on keyboard events, hence the End key after each fill.
     page.fill("input.md-search__input", "")
+    page.keyboard.press("End")
     page.wait_for_function("document.querySelectorAll('.md-search-result__item').length === 0",
                            timeout=20000)
-    page.fill("input.md-search__input", query)      # one input event: the worker sees only `query`
+    page.fill("input.md-search__input", query)
+    page.keyboard.press("End")
     page.wait_for_function(
         "q => document.querySelector('input.md-search__input').value === q && "
         "document.querySelectorAll('.md-search-result__item').length > 0", arg=query, timeout=20000)
