@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.site
@@ -88,10 +88,14 @@ def test_search_index_is_utf8_json_without_redundant_zero_width_spaces(site_dir)
     ["\u200b", " ", "\n", "分区", "表", "，", "（", "swap", "GPT", "x86_64", "-", "_", ",", ":", "(", ")", "/",
      '"', "`", "=", ".", "3.5", "&gt;", "<p>", "</p>", "<code>", "</code>", "<li>", "</li>", "<pre>", "</pre>"]),
     max_size=40).map("".join))
+@example(text="<p>\u200b <p>")
 def test_slimming_keeps_every_token_the_worker_sees(text):
     sep = re.compile(_SEPARATOR)
     slim = _search_fix().slim
     assert _worker_tokens(slim(text), sep) == _worker_tokens(text, sep)
     # and what a reader sees in a result snippet: the same characters, zero-width spaces aside
-    visible = re.compile(r"\u200b|(?<=>)\s+(?=<)")
-    assert visible.sub("", slim(text)) == visible.sub("", text)
+    # (zero-width spaces first, then whitespace left alone between two tags: in one pass,
+    # '<p>\u200b <p>' would keep the space its zero-width neighbour shielded)
+    def visible(s: str) -> str:
+        return re.sub(r"(?<=>)\s+(?=<)", "", s.replace("\u200b", ""))
+    assert visible(slim(text)) == visible(text)
