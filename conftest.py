@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sybil import Region, Sybil
 from sybil.parsers.rest import DocTestParser as RestDocTestParser
 
@@ -31,6 +32,14 @@ for p in (str(SNIPPETS), str(ROOT / "tests")):
 
 from pagekit import fences  # noqa: E402
 from snippet_expand import expand_snippets, include_modules, load_snippet_config  # noqa: E402
+
+# Property tests in CI: the same examples on every run (a new counterexample is found by a
+# developer's run or by make fuzz, not by chance in the middle of CI), and no per-example
+# deadline (a deadline turns a busy machine into a failure).  Elsewhere hypothesis draws new
+# examples each run.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 # the session's site build (site_build, site_dir), shared by tests/site and tests/pdf
 pytest_plugins = ["sitefixtures"]
