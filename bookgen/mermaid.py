@@ -18,21 +18,24 @@ A diagram that does not parse stops the build.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+import sitekit  # noqa: E402  (the one Chromium launcher: scripts/sitekit.py)
+
 MERMAID_JS = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 CACHE = ROOT / ".cache" / "mermaid"
-CHROMIUM = "/usr/bin/chromium"
 CONFIG = {"startOnLoad": False, "theme": "neutral", "securityLevel": "strict",
           "fontFamily": '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif',
           "flowchart": {"htmlLabels": False}, "sequence": {"useMaxWidth": True}}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 class DiagramError(Exception):
@@ -55,7 +58,7 @@ def can_render() -> bool:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return False
-    return MERMAID_JS.exists() and os.path.exists(CHROMIUM)
+    return MERMAID_JS.exists() and sitekit.chromium_available()
 
 
 class _Renderer:
@@ -63,15 +66,15 @@ class _Renderer:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._pw = self._browser = self._page = None
+        self._stack: contextlib.ExitStack | None = None
+        self._page = None
 
     def render(self, k: str, source: str) -> str:
         with self._lock:
             if self._page is None:
-                from playwright.sync_api import sync_playwright
-                self._pw = sync_playwright().start()
-                self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                self._page = self._browser.new_page()
+                self._stack = contextlib.ExitStack()
+                browser = self._stack.enter_context(sitekit.chromium())
+                self._page = browser.new_page()
                 self._page.set_content("<!doctype html><html><body></body></html>")
                 self._page.add_script_tag(path=str(MERMAID_JS))
                 self._page.evaluate("cfg => mermaid.initialize(cfg)", CONFIG)
@@ -83,10 +86,9 @@ class _Renderer:
 
     def close(self) -> None:
         with self._lock:
-            if self._browser is not None:
-                self._browser.close()
-                self._pw.stop()
-            self._pw = self._browser = self._page = None
+            if self._stack is not None:
+                self._stack.close()
+            self._stack = self._page = None
 
 
 _renderer = _Renderer()
