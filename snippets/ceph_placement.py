@@ -147,10 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"size {a.size} out of range (1 to {crush.MAX_RESULT}: pg_pool_t keeps "
                              "it in one byte)")
         cmap = crush_text.read_map(a.crush)
-        crush_text.check_run(cmap, len(a.objects) * a.size, "give fewer objects")
-        for name in a.objects:
-            print(map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num,
-                             not a.no_hashpspool))
+        crush_text.start_run(cmap, len(a.objects) * a.size, "give fewer objects")
+        lines = [map_object(cmap, name, a.pool, a.pg_num, a.size, a.rule, a.pgp_num, not a.no_hashpspool)
+                 for name in a.objects]       # all of them first: an error leaves no partial output
+        print("\n".join(lines))
     except ValueError as e:
         print(printable(f"ceph_placement.py: {e}"), file=sys.stderr)
         return 2

@@ -139,6 +139,47 @@ CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
 CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
 S64_MIN = -(1 << 63)
 MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_size are one byte
+# Tries: every retry walks down the tree again (after a collision, a rejected
+# OSD or an empty bucket).  A map may ask for 100 per replica, nest them
+# (chooseleaf: up to 100 below each of 100) and retry inside a bucket once per
+# item (choose_local_fallback_tries), so one mapping of a hostile map can take
+# millions; a normal map needs one or two tries per replica.  do_rule counts
+# the retries it makes and stops with a ValueError past MAX_RUN_TRIES: per call, or
+# per run when a script shares one TriesBudget among its calls.  A retry hashes
+# every item of the buckets it passes, so through a map whose largest bucket
+# holds more than TRY_ITEMS items it counts once per TRY_ITEMS.
+MAX_RUN_TRIES = 1 << 22
+TRY_ITEMS = 16
+
+
+class TriesBudget:
+    """The retries left to a run (MAX_RUN_TRIES at the start): do_rule spends them as it makes
+    them and raises ValueError when they run out.  largest: the map's largest bucket.
+
+    >>> m = CrushMap.parse(EXAMPLE_MAP)
+    >>> m.budget = TriesBudget(m.largest_bucket(), "this run", "", tries=100)
+    >>> m.do_rule(0, 0, 3)                   # 3 hosts, 3 replicas: no retry
+    [2, 0, 4]
+    >>> m.do_rule(0, 0, 5)                   # 2 replicas too many: 51 retries each
+    Traceback (most recent call last):
+    ...
+    ValueError: this run made more than 100 retries; this tool stops there, a few seconds of pure Python (a normal map retries once or twice per replica, this one far more: see its choose_total_tries, set_choose_tries and local tries)
+    """
+
+    def __init__(self, largest: int, what: str, hint: str, tries: int = MAX_RUN_TRIES) -> None:
+        self.largest, self.what, self.hint, self.tries = largest, what, hint, tries
+        self.cost = -(-largest // TRY_ITEMS) or 1
+        self.left = tries
+
+    def spend(self, n: int) -> None:
+        self.left -= n * self.cost
+        if self.left < 0:
+            through = (f", one through buckets of up to {self.largest} items counting once per {TRY_ITEMS}"
+                       if self.cost > 1 else "")
+            raise ValueError(f"{self.what} made more than {self.tries} retries{through}; this tool stops "
+                             "there, a few seconds of pure Python (a normal map retries once or twice per "
+                             "replica, this one far more: see its choose_total_tries, set_choose_tries and "
+                             f"local tries){self.hint}")
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -569,6 +610,11 @@ class CrushMap:
         self.choose_args: dict[int, dict[int, tuple[list[list[int]], list[int] | None]]] = {}
         self.max_devices = 0
         self._last_free_id = -1               # where the search for a free bucket id goes on
+        self._largest = -1                    # items in the largest bucket, counted on first use
+        # The tries budget do_rule spends: a script sets one for its whole run; None:
+        # each call starts with MAX_RUN_TRIES of its own.
+        self.budget: TriesBudget | None = None
+        self._own_budget: TriesBudget | None = None
 
     @classmethod
     def parse(cls, text: str) -> CrushMap:
@@ -631,6 +677,19 @@ class CrushMap:
             bno -= 1
         self._last_free_id = bno
         return bno
+
+    def largest_bucket(self) -> int:
+        """Items in the map's largest bucket (counted once: a parsed map does not change)."""
+        if self._largest < 0:
+            self._largest = max((len(b.items) for b in self.buckets.values()), default=0)
+        return self._largest
+
+    def _call_budget(self) -> TriesBudget:
+        """A do_rule call's own budget (no run budget set): MAX_RUN_TRIES, reused call after call."""
+        if self._own_budget is None:
+            self._own_budget = TriesBudget(self.largest_bucket(), "this do_rule call", "")
+        self._own_budget.left = MAX_RUN_TRIES
+        return self._own_budget
 
     # ------------------------------------------------------ bucket choice
     # --8<-- [start:straw2]
@@ -820,7 +879,7 @@ class CrushMap:
                        out2: list[int] | None, parent_r: int) -> int:
         """Depth-first: fill replicas one by one; on a collision or an out OSD,
         retry with r' = r + ftotal from the top (the paper's "first n")."""
-        weight, work, cargs = ctx
+        weight, work, cargs, budget = ctx
         count = out_size
         rep = 0 if stable else outpos
         while rep < numrep and count > 0:
@@ -874,6 +933,7 @@ class CrushMap:
                     if reject or collide:
                         ftotal += 1
                         flocal += 1
+                        budget.spend(1)
                         if collide and flocal <= local_retries:
                             retry_bucket = True
                         elif local_fallback > 0 and flocal <= len(inb.items) + local_fallback:
@@ -899,7 +959,7 @@ class CrushMap:
                       recurse_to_leaf: bool, out2: list[int] | None, parent_r: int) -> None:
         """Breadth-first and positional: slot k keeps its OSD when another slot
         fails, and a slot that finds nothing stays a hole (CRUSH_ITEM_NONE)."""
-        weight, work, cargs = ctx
+        weight, work, cargs, budget = ctx
         endpos = outpos + left
         for rep in range(outpos, endpos):
             out[rep] = CRUSH_ITEM_UNDEF
@@ -952,6 +1012,8 @@ class CrushMap:
                     left -= 1
                     break
             ftotal += 1
+            if left:
+                budget.spend(left)             # the slots tried again next round
         for rep in range(outpos, endpos):
             if out[rep] == CRUSH_ITEM_UNDEF:
                 out[rep] = CRUSH_ITEM_NONE
@@ -961,7 +1023,8 @@ class CrushMap:
 
     def do_rule(self, rule_id: int, x: int, result_max: int,
                 weight: list[int] | None = None, choose_args_index: int = -1) -> list[int]:
-        """Map input x with a rule to at most result_max items (crush_do_rule)."""
+        """Map input x with a rule to at most result_max items (crush_do_rule); ValueError
+        past the tries budget (self.budget, or MAX_RUN_TRIES for this call alone)."""
         if rule_id not in self.rules:
             raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
         if type(result_max) is not int or not 0 < result_max <= MAX_RESULT or type(x) is not int:
@@ -970,7 +1033,8 @@ class CrushMap:
         if weight is None:
             weight = self.default_weights()
         cargs = self.choose_args.get(choose_args_index, self.choose_args.get(-1))
-        ctx = (weight, {}, cargs)
+        budget = self.budget or self._call_budget()
+        ctx = (weight, {}, cargs, budget)
         t = self.tunables
         choose_tries = t["choose_total_tries"] + 1   # the tunable counts retries
         choose_leaf_tries = 0
@@ -1101,8 +1165,8 @@ def main(argv: list[str] | None = None) -> int:
         rules = sorted(m.rules) if a.rule < 0 else [a.rule]
         reps = {r: ([a.num_rep] if a.num_rep is not None
                     else range(max(m.rules[r].min_size, 1), m.rules[r].max_size + 1)) for r in rules}
-        crush_text.check_run(m, (a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
-                  "narrow --min-x..--max-x, or give --rule and --num-rep")
+        crush_text.start_run(m, (a.max_x - a.min_x + 1) * sum(sum(nrs) for nrs in reps.values()),
+                             "narrow --min-x..--max-x, or give --rule and --num-rep")
         weight = m.default_weights()
         for dev, value in a.weight:       # CrushTester: (int)(f * 0x10000), clamped to [0, 1.0]
             d, f = crush_text.int_field(dev, "--weight device"), _float_arg(value)

@@ -9,7 +9,7 @@ the binary map cannot hold (min_size and max_size are one byte, step
 arguments C ints) or what this pure-Python tool cannot finish in seconds
 (more than 100 tries per replica, 100 levels of buckets, device ids past
 2^20 - 1), each with a one-line ValueError that names the limit.  ``read_map``
-and ``check_run`` serve the scripts crush.py and ceph_placement.py.
+and ``start_run`` serve the scripts crush.py and ceph_placement.py.
 
 >>> m = parse("device 0 osd.0\\ntype 0 osd\\ntype 1 host\\nhost h {\\nid -1\\nalg straw2\\n"
 ...           "item osd.0 weight 2.0\\n}\\nrule r {\\nid 0\\nstep take h\\n"
@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import struct
 
-from crush import ALGS, LEGACY_TUNABLES, MASK32, MAX_RESULT, Bucket, CrushMap, Rule
+from crush import ALGS, LEGACY_TUNABLES, MASK32, MAX_RESULT, Bucket, CrushMap, Rule, TriesBudget
 from safety import read_limited
 
 MAX_DEPTH = 100                  # levels of buckets; Python recursion builds the shadow trees
@@ -47,15 +47,17 @@ MAX_BUCKETS = 1 << 16           # a map of 10,000 OSDs has about a thousand buck
 # The device-class trees: one clone of every bucket and item per class.
 MAX_SHADOW = 1 << 18
 MAX_MAP_BYTES = 8 << 20          # a text map: 10,000 OSDs (mon_max_osd's default) take about 0.5 MiB
-# A run of the script (all x values, rules and replica counts): placements, and
-# placements x tries per replica, a few seconds of pure Python (2 to 5 s on a
-# busy 2-core machine: 131,072 one-replica placements, or 4,112 x of 10
-# replicas on the example map's 3 hosts, 7 of them failing 51 times).  A try
-# hashes every item of the buckets it passes: through a bucket of more than
-# TRY_ITEMS items it counts once per TRY_ITEMS.
-MAX_PLACEMENTS = 1 << 17
-MAX_RUN_TRIES = 1 << 21
-TRY_ITEMS = 16
+# A run of the script (all x values, rules and replica counts) is refused up
+# front past MAX_PLACEMENTS placements (replicas); its retries are counted while
+# it runs (crush.TriesBudget).  crushtool's default run (x 0 to 1023, every rule,
+# min_size..max_size replicas) is 1024 x 55 placements for a rule of 1..10
+# replicas and 1024 x 18 for an EC 4+2 rule of 3..6 (Ceph sets max_size to k+m):
+# four replicated rules and an EC rule fit.  A placement hashes every item of
+# the buckets it passes: through a bucket of more than PLACEMENT_ITEMS items it
+# counts once per PLACEMENT_ITEMS (a 4000-item bucket took 25 times as long as
+# a small one, a 200-item one twice).
+MAX_PLACEMENTS = 1 << 18
+PLACEMENT_ITEMS = 128
 
 _TOKEN = re.compile(r"\n|[{}\[\]]|[^\s{}\[\]]+")
 _BLOCK_KEYS = ("id", "ruleset", "min_size", "max_size", "step", "alg", "hash", "item")
@@ -514,20 +516,14 @@ def read_map(path: str) -> CrushMap:
     return parse(text)
 
 
-def tries_per_replica(m: CrushMap) -> int:
-    """The most tries a replica may take: choose_total_tries + 1, or a rule's set_choose_tries."""
-    steps = [a for r in m.rules.values() for op, a, _ in r.steps if op == "set_choose_tries"]
-    return max([m.tunables["choose_total_tries"] + 1, *steps])
-
-
-def check_run(m: CrushMap, placements: int, narrow: str) -> None:
-    """Refuse a run of the script that would take more than a few seconds."""
-    tries = tries_per_replica(m)
-    largest = max((len(b.items) for b in m.buckets.values()), default=0)
-    weight = -(-largest // TRY_ITEMS) or 1
-    if placements > MAX_PLACEMENTS or placements * tries * weight > MAX_RUN_TRIES:
-        through = f" through buckets of up to {largest} items" if weight > 1 else ""
-        raise ValueError(f"this run asks for {placements} placements of up to {tries} tries each{through}; "
-                         f"this tool does at most {MAX_PLACEMENTS} placements and {MAX_RUN_TRIES} "
-                         f"tries per run, a try through a bucket of more than {TRY_ITEMS} items counting "
-                         f"once per {TRY_ITEMS} (a few seconds of pure Python): {narrow}")
+def start_run(m: CrushMap, placements: int, hint: str) -> None:
+    """Refuse a run of the script past MAX_PLACEMENTS placements, and give the map one
+    tries budget for the whole run (crush.TriesBudget), which do_rule spends as it retries."""
+    largest = m.largest_bucket()
+    cost = -(-largest // PLACEMENT_ITEMS) or 1
+    if placements * cost > MAX_PLACEMENTS:
+        through = (f" through buckets of up to {largest} items, a placement counting once per "
+                   f"{PLACEMENT_ITEMS}" if cost > 1 else "")
+        raise ValueError(f"this run asks for {placements} placements{through}; this tool does at most "
+                         f"{MAX_PLACEMENTS} per run (about 20 s of pure Python): {hint}")
+    m.budget = TriesBudget(largest, "this run", f"; {hint}")

@@ -258,9 +258,8 @@ def test_the_largest_accepted_values_map():
     (["--max-x", "2147483648"], "x range 0..2147483648 invalid (0 <= min-x <= max-x <= 2147483647)"),
     (["--x", "-1"], "x range -1..-1 invalid"),
     (["--num-rep", "1", "--min-x", "0", "--max-x", "2147483647"],
-     "this run asks for 4294967296 placements of up to 51 tries each; this tool does at most 131072 "
-     "placements and 2097152 tries per run"),
-    (["--num-rep", "255", "--rule", "0"], "this run asks for 261120 placements of up to 51 tries each"),
+     "this run asks for 4294967296 placements; this tool does at most 262144 per run"),
+    (["--num-rep", "256", "--rule", "0"], "num-rep 256 out of range (1 to 255"),
 ])
 def test_crush_runs_past_the_bounds_give_one_line_naming_the_limit(tmp_path, args, message):
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--show-mappings", *args),
@@ -269,22 +268,54 @@ def test_crush_runs_past_the_bounds_give_one_line_naming_the_limit(tmp_path, arg
 
 def test_the_placement_bound_counts_every_rule_and_replica_count(tmp_path):
     """By hand: without --num-rep each rule runs min_size..max_size = 1..10 replicas,
-    1 + ... + 10 = 55 placements per x and rule; 2 rules x 1024 x values (crushtool's
-    default run) = 112640 placements, times 51 tries (choose_total_tries 50 + 1) = 5744640
-    > 2^21; 2 x 55 x 373 x 51 = 2092530 fits."""
+    1 + ... + 10 = 55 placements per x and rule; crushtool's default run (x 0..1023) on the
+    example map's 2 rules is 2 x 55 x 1024 = 112640 placements, within 2^18 = 262144;
+    x 0..2382 make 2 x 55 x 2383 = 262130, x 0..2383 make 262240, past it."""
     m = crush_text.parse(crush.EXAMPLE_MAP)
-    assert crush_text.tries_per_replica(m) == 51
-    crush_text.check_run(m, 2 * 55 * 373, "")
-    with pytest.raises(ValueError, match="112640 placements of up to 51 tries"):
-        crush_text.check_run(m, 2 * 55 * 1024, "")
+    crush_text.start_run(m, 2 * 55 * 1024, "")
+    crush_text.start_run(m, 2 * 55 * 2383, "")
     path = _map_file(tmp_path, crush.EXAMPLE_MAP)
-    _one_line_error(_run("crush.py", "-i", path, "--show-mappings"), "crush.py",
-                    "this run asks for 112640 placements of up to 51 tries each; this tool does at most 131072 "
-                    "placements and 2097152 tries per run.*narrow --min-x..--max-x, or give --rule and --num-rep")
-    r = _run("crush.py", "-i", path, "--max-x", "372", "--show-mappings")
-    assert r.returncode == 0 and r.stdout.count("\n") == 2 * 10 * 373
-    ec = crush_text.parse(crush.EXAMPLE_MAP.replace(FAST_TAKE, "    step set_choose_tries 100\n" + FAST_TAKE))
-    assert crush_text.tries_per_replica(ec) == 100
+    _one_line_error(_run("crush.py", "-i", path, "--max-x", "2383", "--show-mappings"), "crush.py",
+                    "this run asks for 262240 placements; this tool does at most 262144 per run.*"
+                    "narrow --min-x..--max-x, or give --rule and --num-rep")
+
+
+def test_a_run_stops_when_its_retries_pass_the_budget(tmp_path):
+    """255 replicas on 3 hosts: 252 of them collide choose_total_tries + 1 = 51 times each, 12852
+    retries per x more than 3 replicas make; crushtool's 1024 x (261120 placements, within the
+    bound) would make over 13160448, past 2^22 = 4194304."""
+    m = crush_text.parse(crush.EXAMPLE_MAP)
+    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "; narrow it", tries=10 ** 6)
+    for x in range(4):
+        left = m.budget.left
+        three = m.do_rule(0, x, 3)
+        spent = left - m.budget.left
+        assert m.do_rule(0, x, 255) == three and left - m.budget.left == 2 * spent + 252 * 51
+    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "; narrow it", tries=252 * 51)
+    with pytest.raises(ValueError, match=r"^this run made more than 12852 retries; .*; narrow it$"):
+        m.do_rule(0, 0, 255)
+    _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--rule", "0", "--num-rep", "255",
+                         "--show-mappings"), "crush.py",
+                    re.escape("this run made more than 4194304 retries; this tool stops there, a few seconds of "
+                              "pure Python (a normal map retries once or twice per replica, this one far more: "
+                              "see its choose_total_tries, set_choose_tries and local tries); narrow "
+                              "--min-x..--max-x, or give --rule and --num-rep"))
+
+
+def test_a_library_call_stops_at_its_own_budget():
+    """Legacy tunables (no tunable lines), 100 tries for the rule and for the leaf, every OSD out,
+    two take/chooseleaf/emit blocks: each of 255 replicas tries 100 times at the root and each
+    try 100 more below its host, 2 x 255 x 100 x 100 = 5100000 retries and more with the local
+    retries, past 2^22 = 4194304 in one call; the call stops there."""
+    block = "    step take default\n    step chooseleaf firstn 0 type host\n    step emit\n"
+    text = crush.EXAMPLE_MAP.replace(crush.EXAMPLE_MAP.split("device 0")[0], "").replace(
+        block, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + block * 2, 1)
+    m = crush_text.parse(text)
+    assert m.tunables["choose_local_tries"] == 2 and m.tunables["chooseleaf_descend_once"] == 0
+    assert m.do_rule(0, 1, 3) == [3, 0, 4]             # crushtool 16.2.15: CRUSH rule 0 x 1 [3,0,4]
+    with pytest.raises(ValueError, match=r"^this do_rule call made more than 4194304 retries; this tool stops "):
+        m.do_rule(0, 1, 255, [0] * m.max_devices)
+    assert m.do_rule(0, 1, 3) == [3, 0, 4]             # the next call has a budget of its own
 
 
 @pytest.mark.parametrize("call,message", [
@@ -301,8 +332,11 @@ def test_library_mappings_past_255_replicas_raise_value_error(call, message):
 
 @pytest.mark.parametrize("args,message", [
     (["--size", "100000000"], "size 100000000 out of range (1 to 255: pg_pool_t keeps it in one byte)"),
-    (["--size", "255", *(f"o{i}" for i in range(1000))],
-     "this run asks for 255255 placements of up to 51 tries each"),
+    (["--size", "255", *(f"o{i}" for i in range(1028))],
+     "this run asks for 262395 placements; this tool does at most 262144 per run (about 20 s of pure Python): "
+     "give fewer objects"),
+    (["--size", "255", *(f"o{i}" for i in range(400))], "this run made more than 4194304 retries; this tool stops "
+                                                        "there"),
 ])
 def test_ceph_placement_sizes_and_object_counts_past_the_bounds_give_one_line(tmp_path, args, message):
     _one_line_error(_run("ceph_placement.py", "--crush", _map_file(tmp_path, crush.EXAMPLE_MAP), "--pool", "1",
@@ -411,16 +445,26 @@ def test_many_types_and_classes_parse_and_keep_their_order():
         crush_text.parse(text + "type 49999 x\n")
 
 
-def test_a_run_through_a_large_bucket_counts_its_items():
-    """By hand: 3 placements x 20 tries (legacy choose_total_tries 19 + 1) x ceil(4000/16) = 15000 tries;
-    420 x 20 x 250 = 2100000 > 2^21."""
-    text = ("".join(f"device {i} o{i}\n" for i in range(4000)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
-            "alg straw2\n" + "".join(f"item o{i} weight 0.01\n" for i in range(4000)) + "}\n")
+def test_a_run_through_a_large_bucket_counts_its_items(tmp_path):
+    """By hand: a placement through a 4000-item bucket counts ceil(4000/128) = 32 times, so 8192
+    x 32 = 2^18 placements fit and 8193 do not; a retry counts ceil(4000/16) = 250 times, and with
+    every OSD out and no local retries each of 3 replicas retries 20 times (legacy
+    choose_total_tries 19 + 1): 60 x 250 = 15000 per x, and a budget of 30000 lasts two x."""
+    text = ("tunable choose_local_tries 0\ntunable choose_local_fallback_tries 0\n"
+            + "".join(f"device {i} o{i}\n" for i in range(4000)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
+            "alg straw2\n" + "".join(f"item o{i} weight 0.01\n" for i in range(4000)) + "}\n"
+            "rule r {\nid 0\ntype replicated\nstep take h\nstep choose firstn 0 type osd\nstep emit\n}\n")
     m = crush_text.parse(text)
-    crush_text.check_run(m, 3, "")
-    crush_text.check_run(m, 419, "")                 # 419 * 20 * 250 = 2095000
-    with pytest.raises(ValueError, match="420 placements of up to 20 tries each through buckets of up to 4000"):
-        crush_text.check_run(m, 420, "")
+    crush_text.start_run(m, 8192, "")
+    with pytest.raises(ValueError, match="8193 placements through buckets of up to 4000 items, a placement counting "
+                                         "once per 128; this tool does at most 262144"):
+        crush_text.start_run(m, 8193, "")
+    out = [0] * m.max_devices
+    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "", tries=30000)
+    assert m.do_rule(0, 0, 3, out) == m.do_rule(0, 1, 3, out) == [] and m.budget.left == 0
+    with pytest.raises(ValueError, match="this run made more than 30000 retries, one through buckets of up to "
+                                         "4000 items counting once per 16; this tool stops there"):
+        m.do_rule(0, 2, 3, out)
 
 
 def test_packed_lanes_are_the_values_side_by_side():
@@ -432,6 +476,5 @@ def test_placements_are_bounded_even_with_one_try_each(tmp_path):
     """choose_total_tries 0: one try per replica, so only the placement bound holds the run."""
     path = _map_file(tmp_path, crush.EXAMPLE_MAP.replace("choose_total_tries 50", "choose_total_tries 0"))
     _one_line_error(_run("crush.py", "-i", path, "--rule", "0", "--num-rep", "1", "--min-x", "0", "--max-x",
-                         "131072", "--show-mappings"), "crush.py",
-                    re.escape("this run asks for 131073 placements of up to 1 tries each; this tool does at most "
-                              "131072 placements"))
+                         "262144", "--show-mappings"), "crush.py",
+                    re.escape("this run asks for 262145 placements; this tool does at most 262144 per run"))
