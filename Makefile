@@ -74,11 +74,11 @@ offline: venv
 # 45 s of CPU, under a minute on an idle 2-core machine.  /usr/sbin joins PATH because a page
 # runs mkfs.ext4 on an image file, which needs no root.  Outside CI a page block that imports
 # a lab-only module (libvirt) and the one unit test that needs root (losetup) skip; make test
-# runs them.
+# runs them, and the unit tests of seconds each listed in tests/unit/conftest.py (marker slow).
 .PHONY: check
 check: export PATH := $(PATH):/usr/sbin:/sbin
 check: $(VENV)/.site-ok
-	$(PY) -m pytest -q docs snippets tests/unit
+	$(PY) -m pytest -q -m "not slow" docs snippets tests/unit
 
 # Every test: Debian packages, Python packages, the strict site build, then pytest
 # (pages, snippets' doctests, unit, twins, labs, site in Chromium).
