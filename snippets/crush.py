@@ -150,6 +150,12 @@ MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_s
 # holds more than TRY_ITEMS items it counts once per TRY_ITEMS.
 MAX_RUN_TRIES = 1 << 22
 TRY_ITEMS = 16
+# A firstn replica that collides again and again (more replicas than hosts)
+# retries with r + 1, r + 2 ... through the same small buckets, each a new
+# straw2 pass; a pass of up to AHEAD_LANES items costs about what one of a few
+# does (the interpreter's work per operation dominates, not the width), so
+# from the second retry on _bucket_choose hashes the next r values too.
+AHEAD_LANES = 32
 
 
 class TriesBudget:
@@ -833,7 +839,9 @@ class CrushMap:
                              "the bucket there: an undefined result); give an item a weight above 0")
         return b.items[n >> 1]
 
-    def _bucket_choose(self, b: Bucket, work, x: int, r: int, cargs, position: int) -> int:
+    def _bucket_choose(self, b: Bucket, work, x: int, r: int, cargs, position: int, ahead: int = 1) -> int:
+        """The item bucket b chooses for r.  A straw2 bucket keeps its winners in work; with
+        ahead > 1 it also hashes r + 1, r + 2 ... up to `ahead` items in the same pass."""
         alg = b.alg
         if alg == 5:
             arg = cargs.get(b.id) if cargs else None
@@ -845,7 +853,8 @@ class CrushMap:
             if item is None:
                 if len(b.items) == 1:
                     return b.items[0]
-                self._straw2_pass([(b, r)], x, work)
+                self._straw2_pass([(b, r + i) for i in range(max(1, ahead // len(b.items)))
+                                   if not i or (b.id, r + i) not in work], x, work)
                 item = work[b.id, r]
             return item
         if alg == 4:
@@ -902,8 +911,9 @@ class CrushMap:
                             item = self._perm_choose(inb, work, x, r)
                         else:
                             item = work.get((inb.id, r))    # a straw2 choice made before
-                            if item is None:
-                                item = self._bucket_choose(inb, work, x, r, cargs, outpos)
+                            if item is None:               # from the second retry on, hash ahead
+                                item = self._bucket_choose(inb, work, x, r, cargs, outpos,
+                                                           AHEAD_LANES if ftotal > 1 else 1)
                         if item >= self.max_devices:
                             skip_rep = True
                             break
