@@ -144,7 +144,8 @@ MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_s
 # (chooseleaf: up to 100 below each of 100) and retry inside a bucket once per
 # item (choose_local_fallback_tries), so one mapping of a hostile map can take
 # millions; a normal map needs one or two tries per replica.  do_rule counts
-# the retries it makes and stops with a ValueError past MAX_RUN_TRIES: per call, or
+# the retries it makes (firstn: once per replica, a local retry at once; indep:
+# once per round) and stops with a ValueError past MAX_RUN_TRIES: per call, or
 # per run when a script shares one TriesBudget among its calls.  A retry hashes
 # every item of the buckets it passes, so through a map whose largest bucket
 # holds more than TRY_ITEMS items it counts once per TRY_ITEMS.
@@ -169,7 +170,7 @@ class TriesBudget:
     >>> m.do_rule(0, 0, 5)                   # 2 replicas too many: 51 retries each
     Traceback (most recent call last):
     ...
-    ValueError: this run made more than 100 retries; this tool stops there, a few seconds of pure Python (a normal map retries once or twice per replica, this one far more: see its choose_total_tries, set_choose_tries and local tries)
+    ValueError: this run made more than 100 retries; this tool stops there, after seconds of pure Python (a replica is tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more replicas than it finds failure domains)
     """
 
     def __init__(self, largest: int, what: str, hint: str, tries: int = MAX_RUN_TRIES) -> None:
@@ -183,9 +184,9 @@ class TriesBudget:
             through = (f", one through buckets of up to {self.largest} items counting once per {TRY_ITEMS}"
                        if self.cost > 1 else "")
             raise ValueError(f"{self.what} made more than {self.tries} retries{through}; this tool stops "
-                             "there, a few seconds of pure Python (a normal map retries once or twice per "
-                             "replica, this one far more: see its choose_total_tries, set_choose_tries and "
-                             f"local tries){self.hint}")
+                             "there, after seconds of pure Python (a replica is tried again after a collision "
+                             "or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many "
+                             f"when a rule asks for more replicas than it finds failure domains){self.hint}")
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -892,7 +893,7 @@ class CrushMap:
         count = out_size
         rep = 0 if stable else outpos
         while rep < numrep and count > 0:
-            ftotal = 0
+            ftotal = spent = 0
             skip_rep = False
             while True:                       # retry_descent
                 retry_descent = False
@@ -943,7 +944,6 @@ class CrushMap:
                     if reject or collide:
                         ftotal += 1
                         flocal += 1
-                        budget.spend(1)
                         if collide and flocal <= local_retries:
                             retry_bucket = True
                         elif local_fallback > 0 and flocal <= len(inb.items) + local_fallback:
@@ -952,10 +952,15 @@ class CrushMap:
                             retry_descent = True
                         else:
                             skip_rep = True
+                        if retry_bucket:       # a local retry, not bounded by tries: counted at once
+                            budget.spend(1)
+                            spent += 1
                     if not retry_bucket:
                         break
                 if not retry_descent or skip_rep:
                     break
+            if ftotal > spent:                 # the other retries: at most `tries` walks down
+                budget.spend(ftotal - spent)
             if not skip_rep:
                 out[outpos] = item
                 outpos += 1

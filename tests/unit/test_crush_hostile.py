@@ -296,10 +296,11 @@ def test_a_run_stops_when_its_retries_pass_the_budget(tmp_path):
         m.do_rule(0, 0, 255)
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--rule", "0", "--num-rep", "255",
                          "--show-mappings"), "crush.py",
-                    re.escape("this run made more than 4194304 retries; this tool stops there, a few seconds of "
-                              "pure Python (a normal map retries once or twice per replica, this one far more: "
-                              "see its choose_total_tries, set_choose_tries and local tries); narrow "
-                              "--min-x..--max-x, or give --rule and --num-rep"))
+                    re.escape("this run made more than 4194304 retries; this tool stops there, after seconds of "
+                              "pure Python (a replica is tried again after a collision or a rejected OSD, up to "
+                              "choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more "
+                              "replicas than it finds failure domains); narrow --min-x..--max-x, or give --rule "
+                              "and --num-rep"))
 
 
 def test_a_library_call_stops_at_its_own_budget():
