@@ -1188,9 +1188,6 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 <= d < m.max_devices:
                 raise ValueError(f"--weight device {d} out of range (0 to {m.max_devices - 1})")
             weight[d] = min(max(int(f * 0x10000), 0), 0x10000)
-        if not (a.show_mappings or a.show_bad_mappings):      # after the checks: one line on an error
-            print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
-                  file=sys.stderr)
         lines = []
         for r in rules:
             for nr in reps[r]:
@@ -1201,6 +1198,9 @@ def main(argv: list[str] | None = None) -> int:
                     if a.show_bad_mappings and (len(out) != nr or CRUSH_ITEM_NONE in out):
                         lines.append(f"bad mapping rule {r} x {x} num_rep {nr} result "
                                      f"[{','.join(str(o) for o in out)}]")
+        if not (a.show_mappings or a.show_bad_mappings):      # after the run: one line on an error
+            print("WARNING: no output selected; use --show-mappings or --show-bad-mappings",
+                  file=sys.stderr)
         sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
     except ValueError as e:
         print(printable(f"crush.py: {e}"), file=sys.stderr)

@@ -56,6 +56,13 @@ def test_tree_bucket_whose_weights_are_all_0_is_a_value_error_when_its_size_is_n
         m.do_rule(0, 1, 3)
 
 
+def test_an_error_while_mapping_is_one_line_even_without_an_output_option(tmp_path):
+    """Found by make fuzz: without --show-mappings the warning came first, then the error raised
+    while mapping (a tree bucket of weight 0 here, a retry budget spent likewise)."""
+    _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, _tree_host(["0"] * 3)), "--test", "--max-x", "3"),
+                    "crush.py", "tree bucket 'h': every item weight is 0")
+
+
 @pytest.mark.parametrize("n", [1, 2, 4, 8])
 def test_tree_bucket_of_weight_0_with_a_power_of_two_size_gives_its_last_item(n):
     m = crush_text.parse(_tree_host(["0"] * n))
