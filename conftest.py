@@ -26,7 +26,7 @@ from sybil.parsers.rest import DocTestParser as RestDocTestParser
 
 ROOT = Path(__file__).resolve().parent
 SNIPPETS = ROOT / "snippets"
-for p in (str(SNIPPETS), str(ROOT / "tests")):
+for p in (str(SNIPPETS), str(ROOT / "tests"), str(ROOT / "tests" / "labs")):   # labs: fixtures the twins share
     if p not in sys.path:
         sys.path.insert(0, p)
 
