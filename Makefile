@@ -16,7 +16,14 @@ export BOOK_BUILD
 
 .PHONY: venv lab-venv deps serve build offline test bench clean
 
-venv: $(VENV)/.site-ok node_modules/.ok
+venv: $(VENV)/.site-ok $(VENV)/.root-ok node_modules/.ok
+
+# mkdocs.yml names modules of bookgen/ (the mermaid formatter, the Markdown extension): a .pth
+# file puts the repository root on the venv's sys.path, so `.venv/bin/mkdocs build` and
+# `mkdocs serve` find them from any directory, not only `python -m mkdocs` run from the root.
+$(VENV)/.root-ok: $(VENV)/.site-ok
+	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "handbook-root.pth").write_text(str(pathlib.Path.cwd().resolve()) + "\n")'
+	touch $@
 
 $(VENV)/.site-ok: requirements.txt constraints.txt
 	python3 -m venv $(VENV)
@@ -77,7 +84,7 @@ offline: venv
 # runs them, and the unit tests of seconds each listed in tests/unit/conftest.py (marker slow).
 .PHONY: check
 check: export PATH := $(PATH):/usr/sbin:/sbin
-check: $(VENV)/.site-ok
+check: $(VENV)/.root-ok
 	$(PY) -m pytest -q -m "not slow" docs snippets tests/unit
 
 # Every test: Debian packages, Python packages, the strict site build, then pytest
