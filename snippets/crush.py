@@ -139,18 +139,20 @@ CRUSH_ITEM_NONE = 0x7FFFFFFF     # "no OSD here": a hole in an indep result
 CRUSH_ITEM_UNDEF = 0x7FFFFFFE    # "not decided yet" inside indep
 S64_MIN = -(1 << 63)
 MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_size are one byte
-# Tries: every retry walks down the tree again (after a collision, a rejected
-# OSD or an empty bucket).  A map may ask for 100 per replica, nest them
-# (chooseleaf: up to 100 below each of 100) and retry inside a bucket once per
-# item (choose_local_fallback_tries), so one mapping of a hostile map can take
-# millions; a normal map needs one or two tries per replica.  do_rule counts
-# the retries it makes (firstn: once per replica, a local retry at once; indep:
-# once per round) and stops with a ValueError past MAX_RUN_TRIES: per call, or
-# per run when a script shares one TriesBudget among its calls.  A retry hashes
-# every item of the buckets it passes, so through a map whose largest bucket
-# holds more than TRY_ITEMS items it counts once per TRY_ITEMS.
-MAX_RUN_TRIES = 1 << 22
-TRY_ITEMS = 16
+# Work: every bucket a mapping passes is a step, and a retry (after a
+# collision, a rejected OSD or an empty bucket) walks down again.  A map may ask
+# for 100 tries per replica, nest them (chooseleaf: up to 100 below each of 100),
+# retry inside a bucket once per item (choose_local_fallback_tries) or stack a
+# hundred levels of buckets, so one mapping of a hostile map can take millions of
+# steps; a normal map takes a few per replica.  do_rule counts the steps it takes
+# and stops with a ValueError past MAX_RUN_STEPS: per call, or per run when a
+# script shares one StepBudget among its calls.  A step hashes every item of its
+# bucket, so a bucket of n items counts 1 + n // STEP_ITEMS, and a call
+# counts CALL_STEPS for itself and for each replica it asks for (the setup and
+# first try take about that long).  MAX_RUN_STEPS take about 6 s here.
+MAX_RUN_STEPS = 5 << 20
+STEP_ITEMS = 6
+CALL_STEPS = 8
 # A firstn replica that collides again and again (more replicas than hosts)
 # retries with r + 1, r + 2 ... through the same small buckets, each a new
 # straw2 pass; a pass of up to AHEAD_LANES items costs about what one of a few
@@ -159,34 +161,32 @@ TRY_ITEMS = 16
 AHEAD_LANES = 32
 
 
-class TriesBudget:
-    """The retries left to a run (MAX_RUN_TRIES at the start): do_rule spends them as it makes
-    them and raises ValueError when they run out.  largest: the map's largest bucket.
+class StepBudget:
+    """The steps left to a run (MAX_RUN_STEPS at the start): do_rule takes them as it
+    passes buckets and calls exhausted() when they run out.
 
     >>> m = CrushMap.parse(EXAMPLE_MAP)
-    >>> m.budget = TriesBudget(m.largest_bucket(), "this run", "", tries=100)
-    >>> m.do_rule(0, 0, 3)                   # 3 hosts, 3 replicas: no retry
-    [2, 0, 4]
-    >>> m.do_rule(0, 0, 5)                   # 2 replicas too many: 51 retries each
+    >>> m.budget = StepBudget("this run", "", steps=100)
+    >>> m.do_rule(0, 1, 3)                   # 3 hosts, 3 replicas
+    [3, 0, 4]
+    >>> m.budget.left      # 100 - 8 x (3 + 1) - 7: a root and a host step each, one retry
+    61
+    >>> m.do_rule(0, 0, 5)                   # 2 replicas too many: 51 tries each
     Traceback (most recent call last):
     ...
-    ValueError: this run made more than 100 retries; this tool stops there, after seconds of pure Python (a replica is tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more replicas than it finds failure domains)
+    ValueError: this run took more than 100 steps; this tool stops there, after seconds of pure Python (a step is one bucket passed, more for a large bucket; a replica is tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more replicas than it finds failure domains)
     """
 
-    def __init__(self, largest: int, what: str, hint: str, tries: int = MAX_RUN_TRIES) -> None:
-        self.largest, self.what, self.hint, self.tries = largest, what, hint, tries
-        self.cost = -(-largest // TRY_ITEMS) or 1
-        self.left = tries
+    def __init__(self, what: str, hint: str, steps: int = MAX_RUN_STEPS) -> None:
+        self.what, self.hint, self.steps = what, hint, steps
+        self.left = steps
 
-    def spend(self, n: int) -> None:
-        self.left -= n * self.cost
-        if self.left < 0:
-            through = (f", one through buckets of up to {self.largest} items counting once per {TRY_ITEMS}"
-                       if self.cost > 1 else "")
-            raise ValueError(f"{self.what} made more than {self.tries} retries{through}; this tool stops "
-                             "there, after seconds of pure Python (a replica is tried again after a collision "
-                             "or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many "
-                             f"when a rule asks for more replicas than it finds failure domains){self.hint}")
+    def exhausted(self) -> None:
+        raise ValueError(f"{self.what} took more than {self.steps} steps; this tool stops there, after "
+                         "seconds of pure Python (a step is one bucket passed, more for a large bucket; "
+                         "a replica is tried again after a collision or a rejected OSD, up to "
+                         "choose_total_tries + 1 or set_choose_tries times: many when a rule asks for "
+                         f"more replicas than it finds failure domains){self.hint}")
 
 
 def whole(what: str, value: object, low: int, high: int) -> int:
@@ -465,6 +465,7 @@ class Bucket:
     sum_weights: list[int] = field(default_factory=list)
     node_weights: list[int] = field(default_factory=list)
     num_nodes: int = 0
+    cost: int = 1                     # steps a choice in this bucket counts (StepBudget)
     # for hash32_3_lanes: the item ids, and 1, packed in lanes (straw and straw2)
     lane_ids: int = field(default=0, repr=False)
     lane_ones: int = field(default=0, repr=False)
@@ -476,6 +477,7 @@ class Bucket:
         if self.alg == ALGS["uniform"] and self.weights:   # one weight for all items
             self.weights = [self.weights[0]] * len(self.weights)
         self.weight = sum(self.weights)
+        self.cost = 1 + len(self.items) // STEP_ITEMS
         if self.alg in (ALGS["straw"], ALGS["straw2"]):
             self.lane_ids = pack_lanes(self.items)
             self.lane_ones = pack_lanes([1] * len(self.items))
@@ -618,10 +620,10 @@ class CrushMap:
         self.max_devices = 0
         self._last_free_id = -1               # where the search for a free bucket id goes on
         self._largest = -1                    # items in the largest bucket, counted on first use
-        # The tries budget do_rule spends: a script sets one for its whole run; None:
-        # each call starts with MAX_RUN_TRIES of its own.
-        self.budget: TriesBudget | None = None
-        self._own_budget: TriesBudget | None = None
+        # The step budget do_rule spends: a script sets one for its whole run; None:
+        # each call starts with MAX_RUN_STEPS of its own.
+        self.budget: StepBudget | None = None
+        self._own_budget: StepBudget | None = None
 
     @classmethod
     def parse(cls, text: str) -> CrushMap:
@@ -691,11 +693,11 @@ class CrushMap:
             self._largest = max((len(b.items) for b in self.buckets.values()), default=0)
         return self._largest
 
-    def _call_budget(self) -> TriesBudget:
-        """A do_rule call's own budget (no run budget set): MAX_RUN_TRIES, reused call after call."""
+    def _call_budget(self) -> StepBudget:
+        """A do_rule call's own budget (no run budget set): MAX_RUN_STEPS, reused call after call."""
         if self._own_budget is None:
-            self._own_budget = TriesBudget(self.largest_bucket(), "this do_rule call", "")
-        self._own_budget.left = MAX_RUN_TRIES
+            self._own_budget = StepBudget("this do_rule call", "")
+        self._own_budget.left = MAX_RUN_STEPS
         return self._own_budget
 
     # ------------------------------------------------------ bucket choice
@@ -893,7 +895,7 @@ class CrushMap:
         count = out_size
         rep = 0 if stable else outpos
         while rep < numrep and count > 0:
-            ftotal = spent = 0
+            ftotal = 0
             skip_rep = False
             while True:                       # retry_descent
                 retry_descent = False
@@ -905,6 +907,9 @@ class CrushMap:
                     r = rep + parent_r + ftotal
                     reject = False
                     item = 0
+                    budget.left -= inb.cost
+                    if budget.left < 0:
+                        budget.exhausted()
                     if not inb.items:
                         reject = True
                     else:
@@ -952,15 +957,10 @@ class CrushMap:
                             retry_descent = True
                         else:
                             skip_rep = True
-                        if retry_bucket:       # a local retry, not bounded by tries: counted at once
-                            budget.spend(1)
-                            spent += 1
                     if not retry_bucket:
                         break
                 if not retry_descent or skip_rep:
                     break
-            if ftotal > spent:                 # the other retries: at most `tries` walks down
-                budget.spend(ftotal - spent)
             if not skip_rep:
                 out[outpos] = item
                 outpos += 1
@@ -994,6 +994,9 @@ class CrushMap:
                         r += numrep * ftotal
                     if not inb.items:
                         break
+                    budget.left -= inb.cost        # a step: 1 + items // STEP_ITEMS
+                    if budget.left < 0:
+                        budget.exhausted()
                     item = self._bucket_choose(inb, work, x, r, cargs, outpos)
                     if item >= self.max_devices:
                         out[rep] = CRUSH_ITEM_NONE
@@ -1027,8 +1030,6 @@ class CrushMap:
                     left -= 1
                     break
             ftotal += 1
-            if left:
-                budget.spend(left)             # the slots tried again next round
         for rep in range(outpos, endpos):
             if out[rep] == CRUSH_ITEM_UNDEF:
                 out[rep] = CRUSH_ITEM_NONE
@@ -1039,7 +1040,7 @@ class CrushMap:
     def do_rule(self, rule_id: int, x: int, result_max: int,
                 weight: list[int] | None = None, choose_args_index: int = -1) -> list[int]:
         """Map input x with a rule to at most result_max items (crush_do_rule); ValueError
-        past the tries budget (self.budget, or MAX_RUN_TRIES for this call alone)."""
+        past the step budget (self.budget, or MAX_RUN_STEPS for this call alone)."""
         if rule_id not in self.rules:
             raise ValueError(f"rule {rule_id} does not exist (rules: {sorted(self.rules)})")
         if type(result_max) is not int or not 0 < result_max <= MAX_RESULT or type(x) is not int:
@@ -1049,6 +1050,9 @@ class CrushMap:
             weight = self.default_weights()
         cargs = self.choose_args.get(choose_args_index, self.choose_args.get(-1))
         budget = self.budget or self._call_budget()
+        budget.left -= CALL_STEPS * (result_max + 1)
+        if budget.left < 0:
+            budget.exhausted()
         ctx = (weight, {}, cargs, budget)
         t = self.tunables
         choose_tries = t["choose_total_tries"] + 1   # the tunable counts retries

@@ -4,10 +4,10 @@ Without --rule, --num-rep and an x range crushtool maps x 0..1023 with every rul
 every replica count from the rule's min_size to its max_size (1..10 for the rules
 crushtool --build and Ceph write).  On a small map most of those runs ask for more
 replicas than there are hosts, so each missing replica is tried choose_total_tries + 1 = 51
-times: millions of retries, which crush.py counts as it goes instead of refusing the run.
+times: millions of retries, which crush.py counts as steps as it goes instead of refusing the run.
 Both programs print the same lines, byte for byte.  A map that retries far more (100 tries,
 100 more below each host, 255 replicas on 3 hosts) still ends: crushtool prints its lines,
-crush.py stops with one line naming its retry budget.
+crush.py stops with one line naming its step budget.
 """
 from __future__ import annotations
 
@@ -57,10 +57,11 @@ def test_crushtools_default_run_prints_the_same_lines(tmp_path, make, lines):
     assert ours.stdout == ref
 
 
-def test_a_map_that_retries_far_more_stops_at_the_budget(tmp_path):
+def test_a_map_that_retries_far_more_stops_at_the_step_budget(tmp_path):
     """Rule 1 of the example map with set_choose_tries 100 and set_chooseleaf_tries 100, 255
     replicas on the 3 ssd hosts: 252 replicas short, 100 tries each per x, 1024 x make over
-    25 million retries; crushtool maps them all, crush.py stops past 2^22 = 4194304."""
+    25 million retries, a step each; crushtool maps them all, crush.py stops past 5 x 2^20 = 5242880
+    steps."""
     take = "    step take default class ssd\n"
     text = crush.EXAMPLE_MAP.replace(take, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + take)
     (tmp_path / "map.txt").write_text(text.replace("max_size 10", "max_size 255"))
@@ -71,5 +72,5 @@ def test_a_map_that_retries_far_more_stops_at_the_budget(tmp_path):
     ours = _ours(tmp_path / "map.txt", *args)
     assert ours.returncode == 2 and ours.stdout == ""
     assert ours.stderr.count("\n") == 1 and ours.stderr.startswith(
-        "crush.py: this run made more than 4194304 retries; this tool stops there"), ours.stderr
+        "crush.py: this run took more than 5242880 steps; this tool stops there"), ours.stderr
     assert _ours(tmp_path / "map.txt", *args, "--max-x", "9").stdout.splitlines() == ref[:10]

@@ -287,41 +287,60 @@ def test_the_placement_bound_counts_every_rule_and_replica_count(tmp_path):
                     "narrow --min-x..--max-x, or give --rule and --num-rep")
 
 
-def test_a_run_stops_when_its_retries_pass_the_budget(tmp_path):
-    """255 replicas on 3 hosts: 252 of them collide choose_total_tries + 1 = 51 times each, 12852
-    retries per x more than 3 replicas make; crushtool's 1024 x (261120 placements, within the
-    bound) would make over 13160448, past 2^22 = 4194304."""
+def test_a_run_stops_when_its_steps_pass_the_budget(tmp_path):
+    """By hand: 255 replicas on 3 hosts ask 8 x 252 = 2016 steps more up front than 3 do, and
+    252 of them collide at the root choose_total_tries + 1 = 51 times each, one step per try:
+    2016 + 252 x 51 = 14868 steps per x more than 3 replicas take; crushtool's 1024 x (261120
+    placements, within the bound) would take over 15 million, past 5 x 2^20 = 5242880."""
     m = crush_text.parse(crush.EXAMPLE_MAP)
-    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "; narrow it", tries=10 ** 6)
     for x in range(4):
-        left = m.budget.left
+        m.budget = crush.StepBudget("this run", "; narrow it", steps=10 ** 6)
         three = m.do_rule(0, x, 3)
-        spent = left - m.budget.left
-        assert m.do_rule(0, x, 255) == three and left - m.budget.left == 2 * spent + 252 * 51
-    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "; narrow it", tries=252 * 51)
-    with pytest.raises(ValueError, match=r"^this run made more than 12852 retries; .*; narrow it$"):
+        spent = 10 ** 6 - m.budget.left
+        assert m.do_rule(0, x, 255) == three and 10 ** 6 - m.budget.left == 2 * spent + 14868
+    m.budget = crush.StepBudget("this run", "; narrow it", steps=14868)
+    with pytest.raises(ValueError, match=r"^this run took more than 14868 steps; .*; narrow it$"):
         m.do_rule(0, 0, 255)
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--rule", "0", "--num-rep", "255",
                          "--show-mappings"), "crush.py",
-                    re.escape("this run made more than 4194304 retries; this tool stops there, after seconds of "
-                              "pure Python (a replica is tried again after a collision or a rejected OSD, up to "
-                              "choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more "
-                              "replicas than it finds failure domains); narrow --min-x..--max-x, or give --rule "
-                              "and --num-rep"))
+                    re.escape("this run took more than 5242880 steps; this tool stops there, after seconds of "
+                              "pure Python (a step is one bucket passed, more for a large bucket; a replica is "
+                              "tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or "
+                              "set_choose_tries times: many when a rule asks for more replicas than it finds "
+                              "failure domains); narrow --min-x..--max-x, or give --rule and --num-rep"))
+
+
+def test_every_level_of_a_deep_map_is_a_step(tmp_path):
+    """By hand: a chain of 99 buckets, each holding the next and the last two OSDs, takes 99
+    steps per replica (no collision: one OSD per try) and 8 x (1 + 1) up front for one replica:
+    115 per x.  A run of 80001 x and 3 replicas (240003 placements, within 2^18) would take
+    tens of millions of steps and stops at the budget."""
+    text = ("device 0 o0\ndevice 1 o1\ntype 0 osd\ntype 1 host\n"
+            "host b0 {\nid -1\nalg straw2\nitem o0 weight 1\nitem o1 weight 1\n}\n"
+            + "".join(f"host b{i} {{\nid -{i + 1}\nalg straw2\nitem b{i - 1} weight 1\n}}\n" for i in range(1, 99))
+            + "rule r {\nid 0\ntype replicated\nstep take b98\nstep choose firstn 0 type osd\nstep emit\n}\n")
+    m = crush_text.parse(text)
+    for x in range(8):
+        m.budget = crush.StepBudget("this run", "", steps=1000)
+        assert m.do_rule(0, x, 1) in ([0], [1]) and m.budget.left == 1000 - 115
+    path = tmp_path / "chain.txt"
+    path.write_text(text)
+    _one_line_error(_run("crush.py", "-i", str(path), "--num-rep", "3", "--max-x", "80000", "--show-bad-mappings"),
+                    "crush.py", "this run took more than 5242880 steps; this tool stops there")
 
 
 def test_a_library_call_stops_at_its_own_budget():
     """Legacy tunables (no tunable lines), 100 tries for the rule and for the leaf, every OSD out,
     two take/chooseleaf/emit blocks: each of 255 replicas tries 100 times at the root and each
-    try 100 more below its host, 2 x 255 x 100 x 100 = 5100000 retries and more with the local
-    retries, past 2^22 = 4194304 in one call; the call stops there."""
+    try 100 more below its host, 2 x 255 x 100 x 101 = 5151000 steps and more with the local
+    retries, past 5 x 2^20 = 5242880 in one call; the call stops there."""
     block = "    step take default\n    step chooseleaf firstn 0 type host\n    step emit\n"
     text = crush.EXAMPLE_MAP.replace(crush.EXAMPLE_MAP.split("device 0")[0], "").replace(
         block, "    step set_choose_tries 100\n    step set_chooseleaf_tries 100\n" + block * 2, 1)
     m = crush_text.parse(text)
     assert m.tunables["choose_local_tries"] == 2 and m.tunables["chooseleaf_descend_once"] == 0
     assert m.do_rule(0, 1, 3) == [3, 0, 4]             # crushtool 16.2.15: CRUSH rule 0 x 1 [3,0,4]
-    with pytest.raises(ValueError, match=r"^this do_rule call made more than 4194304 retries; this tool stops "):
+    with pytest.raises(ValueError, match=r"^this do_rule call took more than 5242880 steps; this tool stops "):
         m.do_rule(0, 1, 255, [0] * m.max_devices)
     assert m.do_rule(0, 1, 3) == [3, 0, 4]             # the next call has a budget of its own
 
@@ -341,9 +360,9 @@ def test_library_mappings_past_255_replicas_raise_value_error(call, message):
 @pytest.mark.parametrize("args,message", [
     (["--size", "100000000"], "size 100000000 out of range (1 to 255: pg_pool_t keeps it in one byte)"),
     (["--size", "255", *(f"o{i}" for i in range(1028))],
-     "this run asks for 262395 placements; this tool does at most 262144 per run (about 20 s of pure Python): "
+     "this run asks for 262395 placements; this tool does at most 262144 per run (seconds of pure Python): "
      "give fewer objects"),
-    (["--size", "255", *(f"o{i}" for i in range(400))], "this run made more than 4194304 retries; this tool stops "
+    (["--size", "255", *(f"o{i}" for i in range(400))], "this run took more than 5242880 steps; this tool stops "
                                                         "there"),
 ])
 def test_ceph_placement_sizes_and_object_counts_past_the_bounds_give_one_line(tmp_path, args, message):
@@ -455,9 +474,10 @@ def test_many_types_and_classes_parse_and_keep_their_order():
 
 def test_a_run_through_a_large_bucket_counts_its_items(tmp_path):
     """By hand: a placement through a 4000-item bucket counts ceil(4000/128) = 32 times, so 8192
-    x 32 = 2^18 placements fit and 8193 do not; a retry counts ceil(4000/16) = 250 times, and with
-    every OSD out and no local retries each of 3 replicas retries 20 times (legacy
-    choose_total_tries 19 + 1): 60 x 250 = 15000 per x, and a budget of 30000 lasts two x."""
+    x 32 = 2^18 placements fit and 8193 do not; a step in it counts 1 + 4000 // 6 = 667, and with
+    every OSD out and no local retries each of 3 replicas tries 20 times (legacy
+    choose_total_tries 19 + 1): 60 x 667 + 8 x (3 + 1) = 40052 steps per x, and a budget of
+    80104 lasts two x."""
     text = ("tunable choose_local_tries 0\ntunable choose_local_fallback_tries 0\n"
             + "".join(f"device {i} o{i}\n" for i in range(4000)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
             "alg straw2\n" + "".join(f"item o{i} weight 0.01\n" for i in range(4000)) + "}\n"
@@ -468,10 +488,9 @@ def test_a_run_through_a_large_bucket_counts_its_items(tmp_path):
                                          "once per 128; this tool does at most 262144"):
         crush_text.start_run(m, 8193, "")
     out = [0] * m.max_devices
-    m.budget = crush.TriesBudget(m.largest_bucket(), "this run", "", tries=30000)
+    m.budget = crush.StepBudget("this run", "", steps=80104)
     assert m.do_rule(0, 0, 3, out) == m.do_rule(0, 1, 3, out) == [] and m.budget.left == 0
-    with pytest.raises(ValueError, match="this run made more than 30000 retries, one through buckets of up to "
-                                         "4000 items counting once per 16; this tool stops there"):
+    with pytest.raises(ValueError, match="this run took more than 80104 steps; this tool stops there"):
         m.do_rule(0, 2, 3, out)
 
 
