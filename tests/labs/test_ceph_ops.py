@@ -311,6 +311,8 @@ class ThreeMons:
             "auth cluster required = none\nauth service required = none\n"
             "auth client required = none\nauth allow insecure global id reclaim = false\n"
             "mon data avail warn = 5\n"
+            # MON_DOWN is held back for mon_down_mkfs_grace (60 s) after the cluster is made
+            "mon down mkfs grace = 0\n"
             f"run dir = {self.root}/run\nadmin socket = {self.root}/run/$name.asok\n"
             f"log file = {self.root}/log/$name.log\nmon data = {self.root}/mon/$name\n"
             "[client]\n"
@@ -366,10 +368,10 @@ def test_lost_quorum_is_recovered_by_injecting_an_edited_monmap(three_mons: Thre
     # a second one dies: 1 of 2 is no majority, the cluster stops answering
     t.stop("b", signal.SIGKILL)
 
-    def no_quorum() -> bool:
-        return t.ceph("-s", "--connect-timeout", "10", check=False, timeout=60).returncode != 0
-    wait_for(no_quorum, timeout=120, interval=1, what="`ceph -s` to stop answering")
-    hung = t.ceph("-s", "--connect-timeout", "10", check=False, timeout=60)
+    def no_quorum() -> subprocess.CompletedProcess | None:
+        proc = t.ceph("-s", "--connect-timeout", "10", check=False, timeout=60)
+        return proc if proc.returncode != 0 else None
+    hung = wait_for(no_quorum, timeout=120, interval=1, what="`ceph -s` to stop answering")
     print(hung.returncode, hung.stdout, hung.stderr)
     assert hung.returncode != 0 and "timed out" in hung.stderr
     status = json.loads(t.ceph("daemon", "mon.a", "mon_status").stdout)
