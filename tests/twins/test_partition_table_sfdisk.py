@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "snippets"))
 
 import partition_table as pt  # noqa: E402
-from labkit import need_root, need_tools, run  # noqa: E402
+from labkit import need_root, need_tools, run, run_all  # noqa: E402
 
 pytestmark = pytest.mark.twin
 SCRIPT = ROOT / "snippets" / "partition_table.py"
@@ -170,13 +170,28 @@ def test_random_gpt_json_equals_sfdisk(tmp_path: Path, seed: int) -> None:
     assert ours(image) == expected, script
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_random_sgdisk_gpt_json_equals_sfdisk(tmp_path: Path, seed: int) -> None:
-    args, size = random_sgdisk_args(random.Random(2000 + seed))
-    image = tmp_path / "sg.img"
-    with open(image, "wb") as f:
-        f.truncate(size)
-    run(["sgdisk", *args, str(image)])
+SGDISK_SEEDS = range(20)
+
+
+@pytest.fixture(scope="module")
+def sgdisk_images(tmp_path_factory) -> dict[int, tuple[list[str], Path]]:
+    """The images of test_random_sgdisk_gpt_json_equals_sfdisk, all made at once (sgdisk
+    sleeps a second after every write)."""
+    need_tools("sgdisk")
+    images = {}
+    for seed in SGDISK_SEEDS:
+        args, size = random_sgdisk_args(random.Random(2000 + seed))
+        image = tmp_path_factory.mktemp(f"sg{seed}") / "sg.img"
+        with open(image, "wb") as f:
+            f.truncate(size)
+        images[seed] = (args, image)
+    run_all([["sgdisk", *args, str(image)] for args, image in images.values()])
+    return images
+
+
+@pytest.mark.parametrize("seed", SGDISK_SEEDS)
+def test_random_sgdisk_gpt_json_equals_sfdisk(sgdisk_images, seed: int) -> None:
+    args, image = sgdisk_images[seed]
     expected, _ = sfdisk_json(image)
     assert ours(image) == expected, args
 
@@ -209,8 +224,7 @@ def test_hybrid_mbr_is_read_as_gpt_like_sfdisk(tmp_path: Path) -> None:
     image = tmp_path / "hybrid.img"
     with open(image, "wb") as f:
         f.truncate(16 * MIB)
-    run(["sgdisk", "-o", "-n", "1:0:+2M", "-t", "1:0700", "-n", "2:0:+2M", str(image)])
-    run(["sgdisk", "-h", "1", str(image)])
+    run(["sgdisk", "-o", "-n", "1:0:+2M", "-t", "1:0700", "-n", "2:0:+2M", "-h", "1", str(image)])
     with open(image, "rb") as f:
         types = [e[1] for e in pt.mbr_entries(f.read(512))]
     assert 0xEE in types and 0x07 in types                     # really hybrid

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "snippets"))
 
 import partition_table as pt  # noqa: E402
-from labkit import make_image, need_root, need_tools, run  # noqa: E402
+from labkit import make_image, need_root, need_tools, run, run_all  # noqa: E402
 
 pytestmark = pytest.mark.twin
 SCRIPT = ROOT / "snippets" / "partition_table.py"
@@ -199,19 +199,34 @@ def test_refused_argument_variants_never_trace(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- GPT variants
-@pytest.mark.parametrize("seed", range(4))
-def test_hybrid_mbrs_from_sgdisk(tmp_path: Path, seed: int) -> None:
-    """(sgdisk sleeps a second after each write, so each image is one sgdisk call.)"""
-    rng = random.Random(seed)
-    disk = make_image(tmp_path / "hy.img", 32 * MIB)
-    n = rng.randint(1, 3)
-    args = ["-o"]
-    for i in range(1, 4):
-        args += ["-n", f"{i}:0:+{rng.randint(1, 4)}M", "-t", f"{i}:{rng.choice(['0700', '8300', 'ef00'])}"]
-    parts = ":".join(str(i) for i in sorted(rng.sample([1, 2, 3], n)))
-    if seed % 2:
-        parts += ":EE"                               # the 0xEE entry goes last instead of first
-    run(["sgdisk", *args, "-h", parts, str(disk)])
+HYBRID_SEEDS = range(4)
+
+
+@pytest.fixture(scope="module")
+def hybrid_disks(tmp_path_factory) -> dict[int, tuple[int, Path]]:
+    """Seeded hybrid MBRs, n of the three partitions each, all made at once: sgdisk sleeps a
+    second after each write (so each image is also one sgdisk call)."""
+    need_tools("sgdisk")
+    disks, cmds = {}, []
+    for seed in HYBRID_SEEDS:
+        rng = random.Random(seed)
+        disk = make_image(tmp_path_factory.mktemp(f"hy{seed}") / "hy.img", 32 * MIB)
+        n = rng.randint(1, 3)
+        args = ["-o"]
+        for i in range(1, 4):
+            args += ["-n", f"{i}:0:+{rng.randint(1, 4)}M", "-t", f"{i}:{rng.choice(['0700', '8300', 'ef00'])}"]
+        parts = ":".join(str(i) for i in sorted(rng.sample([1, 2, 3], n)))
+        if seed % 2:
+            parts += ":EE"                           # the 0xEE entry goes last instead of first
+        cmds.append(["sgdisk", *args, "-h", parts, str(disk)])
+        disks[seed] = (n, disk)
+    run_all(cmds)
+    return disks
+
+
+@pytest.mark.parametrize("seed", HYBRID_SEEDS)
+def test_hybrid_mbrs_from_sgdisk(hybrid_disks, seed: int) -> None:
+    n, disk = hybrid_disks[seed]
     with open(disk, "rb") as f:
         types = [e[1] for e in pt.mbr_entries(f.read(512))]
     assert 0xEE in types and len([t for t in types if t not in (0, 0xEE)]) == n
@@ -234,12 +249,12 @@ def test_gpt_layout_variants(tmp_path: Path) -> None:
                     "-n", "2:0:+1M", "-c", "2:" + "1234567890" * 3 + "123456",
                     "-n", "3:0:+1M", "-c", '3:"q" \\ back', "-n", "4:0:+1M", "-c", "4:" + "😀" * 18]),
     ]
-    for n, (tool, spec) in enumerate(cases):
-        disk = make_image(tmp_path / f"v{n}.img", 16 * MIB)
+    disks = [make_image(tmp_path / f"v{n}.img", 16 * MIB) for n in range(len(cases))]
+    for disk, (tool, spec) in zip(disks, cases):
         if tool == "sfdisk":
             write_script(disk, spec)
-        else:
-            run(["sgdisk", *spec, str(disk)])
+    run_all([["sgdisk", *spec, str(disk)] for disk, (tool, spec) in zip(disks, cases) if tool == "sgdisk"])
+    for disk in disks:
         same_as_sfdisk(disk)
 
 
