@@ -2,11 +2,13 @@
 site_dir), served on 127.0.0.1, and one headless Chromium (scripts/sitekit.py)."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import threading
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from sitefixtures import REPO_URL
@@ -56,3 +58,50 @@ def offline_zip(tmp_path_factory) -> Path:
 
 def html_pages(site_dir: Path) -> list[Path]:
     return sorted(p for p in site_dir.rglob("*.html") if "assets" not in p.parts)
+
+
+@dataclasses.dataclass
+class PageWalk:
+    """What Chromium saw loading every built page once (page_walk)."""
+    elements: dict[str, int]     # page (path in the site, e.g. raid/index.html) -> DOM elements
+    outside: list[str]           # requests to any host but the site's
+    failed: list[str]            # requests that failed or got an HTTP error
+    errors: list[str]            # uncaught script errors
+
+
+@pytest.fixture(scope="session")
+def page_walk(browser, site_dir, site_url) -> PageWalk:
+    """Every built page but 404.html, loaded once in Chromium for the tests that look at all of
+    them (test_browser, test_page_budget): four tabs at a time, each waiting for networkidle
+    (no request for 500 ms, so lazy scripts have run) before the DOM is counted; those idle
+    waits overlap."""
+    walk = PageWalk({}, [], [], [])
+    context = browser.new_context()
+    context.on("request", lambda r: walk.outside.append(r.url)
+               if urlparse(r.url).hostname != "127.0.0.1" and not r.url.startswith(("data:", "blob:"))
+               else None)
+    # a request cancelled because the page moved on (net::ERR_ABORTED) is not a fault of the
+    # site; a missing file shows up as an HTTP error status instead
+    context.on("requestfailed", lambda r: walk.failed.append(f"{r.url} {r.failure}")
+               if "ERR_ABORTED" not in (r.failure or "") else None)
+    context.on("response", lambda r: walk.failed.append(f"{r.url} HTTP {r.status}") if r.status >= 400 else None)
+    tabs = [context.new_page() for _ in range(4)]
+    for tab in tabs:
+        tab.on("pageerror", lambda e: walk.errors.append(str(e)))
+    pages = [p.relative_to(site_dir).as_posix() for p in html_pages(site_dir)]
+    pages = [rel for rel in pages if rel != "404.html"]
+    try:
+        for start in range(0, len(pages), len(tabs)):
+            batch = list(zip(tabs, pages[start:start + len(tabs)]))
+            urls = {}
+            for tab, rel in batch:
+                urls[rel] = site_url + rel.removesuffix("index.html")
+                resp = tab.goto(urls[rel], wait_until="commit")
+                assert resp is not None and resp.status == 200, urls[rel]
+            for tab, rel in batch:
+                tab.wait_for_load_state("networkidle")
+                assert tab.url == urls[rel]
+                walk.elements[rel] = tab.evaluate("document.getElementsByTagName('*').length")
+    finally:
+        context.close()
+    return walk
