@@ -444,7 +444,7 @@ def parse(text: str) -> list[Export]:
 def _ipv4(text: str) -> bytes | None:
     """inet_aton(): 1 to 4 parts, decimal, octal (0...) or hex (0x...), as getaddrinfo accepts."""
     parts = text.split(".")
-    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9]\d*", p)
+    if not 1 <= len(parts) <= 4 or not all(re.fullmatch(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*", p)
                                            for p in parts):
         return None
     nums = [int(p, 16) if p[:2].lower() == "0x" else int(p, 8) if p.startswith("0") else int(p)

@@ -221,6 +221,20 @@ def test_duplicates_and_client_identity():
     assert "127.0.0.1: /s is already exported to this client on line 1; exportfs ignores this entry" in msgs
 
 
+@pytest.mark.parametrize("host", ["0x", "0X.1", "1.0x", "0x1", "0x7f.1", "017.0.0.1", "08.1", "1.2.3.4.5", "4294967295",
+                                  "4294967296", "0xffffffff", "1.16777215", "1.16777216"])
+def test_ip_literals_are_those_glibc_inet_aton_accepts(host):
+    """An exports client is the same client as another when both are the same address; a host
+    that is no IPv4 literal (a bare "0x" is none: fuzzing found it raised ValueError) is a name."""
+    import socket
+    try:
+        want = socket.inet_aton(host)
+    except OSError:
+        want = None
+    assert ex._ipv4(host) == want
+    assert ex.client_key(host) == (("ip", want) if want else ("host", host.lower()))
+
+
 def test_misleading_client_forms_are_reported():
     msgs = messages("/s gss/krb5(rw) gss/foo(ro) [2001:db8::1](rw) 10.0.0.*(ro) @(ro) *.lab(nohide)\n")
     assert "gss/krb5 is the deprecated syntax; use sec=krb5 (exports(5))" in msgs
