@@ -146,10 +146,13 @@ MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_s
 # hundred levels of buckets, so one mapping of a hostile map can take millions of
 # steps; a normal map takes a few per replica.  do_rule counts the steps it takes
 # and stops with a ValueError past MAX_RUN_STEPS: per call, or per run when a
-# script shares one StepBudget among its calls.  A step hashes every item of its
-# bucket, so a bucket of n items counts 1 + n // STEP_ITEMS, and a call
-# counts CALL_STEPS for itself and for each replica it asks for (the setup and
-# first try take about that long).  MAX_RUN_STEPS take about 6 s here.
+# script shares one StepBudget among its calls.  A step through a bucket of n
+# items counts what a choice in it costs (Bucket.cost, measured against a
+# straw2 choice of a few items): straw2 hashes all n items in one pass, 1 + n //
+# STEP_ITEMS; straw 3 + n // STEP_ITEMS; tree hashes once per level, 4 per
+# level; list may hash every item, 1 + 2n; uniform 4 + n // 64.  A call counts
+# CALL_STEPS for itself and for each replica it asks for (the setup and first
+# try take about that long).  MAX_RUN_STEPS take about 6 s here.
 MAX_RUN_STEPS = 5 << 20
 STEP_ITEMS = 6
 CALL_STEPS = 8
@@ -477,7 +480,10 @@ class Bucket:
         if self.alg == ALGS["uniform"] and self.weights:   # one weight for all items
             self.weights = [self.weights[0]] * len(self.weights)
         self.weight = sum(self.weights)
-        self.cost = 1 + len(self.items) // STEP_ITEMS
+        n = len(self.items)
+        self.cost = {ALGS["uniform"]: 4 + n // 64, ALGS["list"]: 1 + 2 * n,
+                     ALGS["tree"]: 4 * ((n - 1).bit_length() + 1 if n else 1),
+                     ALGS["straw"]: 3 + n // STEP_ITEMS}.get(self.alg, 1 + n // STEP_ITEMS)
         if self.alg in (ALGS["straw"], ALGS["straw2"]):
             self.lane_ids = pack_lanes(self.items)
             self.lane_ones = pack_lanes([1] * len(self.items))

@@ -468,6 +468,33 @@ def test_many_types_and_classes_parse_and_keep_their_order():
         crush_text.parse(text + "type 49999 x\n")
 
 
+def test_a_step_costs_what_a_choice_in_its_bucket_costs():
+    """By hand from Bucket.cost: a tree of 8 items has 4 levels (16 nodes), 4 x 4 = 16 per
+    step; list 1 + 2n; uniform 4 + n // 64; straw 3 + n // 6; straw2 1 + n // 6.  With two
+    of the tree's 8 items weighted (and no local retries), each of replicas 3 to 10 collides
+    choose_total_tries + 1 = 51 times: asking for 10 instead of 2 costs 8 x 8 up front and
+    8 x 51 x 16 steps, 6592 more.  (make fuzz, seed
+    3021472246 case 306: such a rule beside two others took 12 s of CPU and stayed within the
+    budget while a tree step counted 1.)"""
+    def bucket(alg, n, weights=None):
+        weights = weights or ["1.0"] * n
+        text = ("tunable choose_local_tries 0\ntunable choose_local_fallback_tries 0\ntunable choose_total_tries 50\n"
+                + "".join(f"device {i} o{i}\n" for i in range(n)) + "type 0 osd\ntype 1 host\nhost h {\nid -1\n"
+                f"alg {alg}\n" + "".join(f"item o{i} weight {w}\n" for i, w in enumerate(weights)) + "}\n"
+                "rule r {\nid 0\ntype replicated\nstep take h\nstep choose firstn 0 type osd\nstep emit\n}\n")
+        m = crush_text.parse(text)
+        return m, m.buckets[-1]
+    assert [bucket(alg, 8)[1].cost for alg in ("tree", "list", "uniform", "straw", "straw2")] == [16, 17, 4, 4, 2]
+    assert [bucket(alg, 500)[1].cost for alg in ("tree", "list", "uniform", "straw", "straw2")] == [40, 1001, 11, 86, 84]
+    m, _ = bucket("tree", 8, ["0", "0", "1.0", "0", "0", "1.0", "0", "0"])
+    for x in range(6):
+        m.budget = crush.StepBudget("this run", "", steps=10 ** 6)
+        two = m.do_rule(0, x, 2)
+        spent = 10 ** 6 - m.budget.left
+        assert sorted(two) == [2, 5] and m.do_rule(0, x, 10) == two
+        assert 10 ** 6 - m.budget.left == 2 * spent + 6592
+
+
 def test_a_run_through_a_large_bucket_counts_its_items(tmp_path):
     """By hand: a placement through a 4000-item bucket counts ceil(4000/128) = 32 times, so 8192
     x 32 = 2^18 placements fit and 8193 do not; a step in it counts 1 + 4000 // 6 = 667, and with
