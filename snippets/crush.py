@@ -152,7 +152,8 @@ MAX_RESULT = 255                 # OSDs per PG: a pool's size and a rule's max_s
 # STEP_ITEMS; straw 3 + n // STEP_ITEMS; tree hashes once per level, 4 per
 # level; list may hash every item, 1 + 2n; uniform 4 + n // 64.  A call counts
 # CALL_STEPS for itself and for each replica it asks for (the setup and first
-# try take about that long).  MAX_RUN_STEPS take about 6 s here.
+# try take about that long).  MAX_RUN_STEPS take 4-5 s of CPU on this book's
+# 2-core test machine.
 MAX_RUN_STEPS = 5 << 20
 STEP_ITEMS = 6
 CALL_STEPS = 8
@@ -177,7 +178,7 @@ class StepBudget:
     >>> m.do_rule(0, 0, 5)                   # 2 replicas too many: 51 tries each
     Traceback (most recent call last):
     ...
-    ValueError: this run took more than 100 steps; this tool stops there, after seconds of pure Python (a step is one bucket passed, more for a large bucket; a replica is tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more replicas than it finds failure domains)
+    ValueError: this run took more than 100 steps; this tool stops there, after seconds of pure Python (a step is one bucket passed, weighted by what a choice in it costs; a replica is tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or set_choose_tries times: many when a rule asks for more replicas than it finds failure domains)
     """
 
     def __init__(self, what: str, hint: str, steps: int = MAX_RUN_STEPS) -> None:
@@ -186,8 +187,8 @@ class StepBudget:
 
     def exhausted(self) -> None:
         raise ValueError(f"{self.what} took more than {self.steps} steps; this tool stops there, after "
-                         "seconds of pure Python (a step is one bucket passed, more for a large bucket; "
-                         "a replica is tried again after a collision or a rejected OSD, up to "
+                         "seconds of pure Python (a step is one bucket passed, weighted by what a choice "
+                         "in it costs; a replica is tried again after a collision or a rejected OSD, up to "
                          "choose_total_tries + 1 or set_choose_tries times: many when a rule asks for "
                          f"more replicas than it finds failure domains){self.hint}")
 

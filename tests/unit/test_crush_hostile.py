@@ -304,8 +304,9 @@ def test_a_run_stops_when_its_steps_pass_the_budget(tmp_path):
     _one_line_error(_run("crush.py", "-i", _map_file(tmp_path, crush.EXAMPLE_MAP), "--rule", "0", "--num-rep", "255",
                          "--show-mappings"), "crush.py",
                     re.escape("this run took more than 5242880 steps; this tool stops there, after seconds of "
-                              "pure Python (a step is one bucket passed, more for a large bucket; a replica is "
-                              "tried again after a collision or a rejected OSD, up to choose_total_tries + 1 or "
+                              "pure Python (a step is one bucket passed, weighted by what a choice in it "
+                              "costs; a replica is tried again after a collision or a rejected OSD, up to "
+                              "choose_total_tries + 1 or "
                               "set_choose_tries times: many when a rule asks for more replicas than it finds "
                               "failure domains); narrow --min-x..--max-x, or give --rule and --num-rep"))
 
