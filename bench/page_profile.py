@@ -25,11 +25,9 @@ import argparse
 import bisect
 import collections
 import functools
-import http.server
 import json
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,23 +142,13 @@ def main() -> int:
         elif not (site / "index.html").is_file():
             print(f"page_profile.py: {site} is not a built site (no index.html)", file=sys.stderr)
             return 2
-
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_address[1]}/"
-        try:
-            with sitekit.chromium() as browser:
-                for path in args.pages:
-                    busy, functions = profile_page(browser, base + path.lstrip("/"), site, args.runs)
-                    print(f"== {path}: {busy:.0f} ms of main-thread samples per load (4x CPU slowdown, "
-                          f"{args.runs} loads)")
-                    for name, ms in functions.most_common(args.top):
-                        print(f"{ms:8.1f} ms  {name}")
-        finally:
-            server.shutdown()
+        with sitekit.serve(site) as base, sitekit.chromium() as browser:
+            for path in args.pages:
+                busy, functions = profile_page(browser, base + path.lstrip("/"), site, args.runs)
+                print(f"== {path}: {busy:.0f} ms of main-thread samples per load (4x CPU slowdown, "
+                      f"{args.runs} loads)")
+                for name, ms in functions.most_common(args.top):
+                    print(f"{ms:8.1f} ms  {name}")
     return 0
 
 

@@ -20,9 +20,12 @@ Import it the way the tests import the other scripts: put ``scripts/`` on
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +58,24 @@ def build_site(dest: Path, env: Mapping[str, str] | None = None, timeout: float 
     if proc.returncode != 0:
         raise SiteBuildError(f"mkdocs build --strict failed (exit status {proc.returncode}):\n{log[-4000:]}")
     return log
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve a built site on 127.0.0.1 (a free port) from a thread; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def chromium_available() -> bool:

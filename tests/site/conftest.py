@@ -3,9 +3,6 @@ site_dir), served on 127.0.0.1, and one headless Chromium (scripts/sitekit.py)."
 from __future__ import annotations
 
 import dataclasses
-import functools
-import http.server
-import threading
 import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,22 +15,10 @@ import sitekit  # scripts/, which sitefixtures puts on sys.path
 __all__ = ["REPO_URL", "html_pages"]      # imported by the test modules
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
 def site_url(site_dir):
-    handler = functools.partial(_QuietHandler, directory=str(site_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with sitekit.serve(site_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import sitekit  # scripts/, which tests/sitefixtures.py puts on sys.path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -203,28 +204,16 @@ def test_what_differs_between_the_builders(site_dir, zensical_dir):
 
 def test_pages_load_without_outside_requests_in_chromium(built, browser):
     builder, site = built
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
     page = browser.new_page()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    try:
-        rows = 0
-        for url in ("", "raid/parity/", "appendix/questions/", "appendix/calculators/"):
-            page.goto(base + url, wait_until="networkidle")
-            rows = rows or page.evaluate("document.querySelectorAll('#question-index li').length")
-    finally:
-        page.close()
-        server.shutdown()
-        server.server_close()
+    with sitekit.serve(site) as base:
+        try:
+            rows = 0
+            for url in ("", "raid/parity/", "appendix/questions/", "appendix/calculators/"):
+                page.goto(base + url, wait_until="networkidle")
+                rows = rows or page.evaluate("document.querySelectorAll('#question-index li').length")
+        finally:
+            page.close()
     assert [r for r in requests if urlsplit(r).hostname not in ("127.0.0.1", None)] == [], builder
     assert rows == sum(_source_counts())
