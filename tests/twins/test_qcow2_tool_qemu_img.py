@@ -45,15 +45,22 @@ def _tools():
         pytest.skip("missing " + ", ".join(missing) + " (Debian package qemu-utils)")
 
 
-# QEMU's LUKS code times PBKDF2 on the thread's CPU clock before it picks an iteration count
-# (crypto/pbkdf.c, qcrypto_pbkdf2_count_iters); when a busy machine lets that clock read no
-# progress over a round, qemu-img gives up with this message.  Nothing is written then, so
-# the command is simply run again.
+# QEMU's LUKS code times PBKDF2 before it picks an iteration count (crypto/pbkdf.c,
+# qcrypto_pbkdf2_count_iters): it runs 2^15 iterations and reads the thread's CPU time with
+# getrusage(RUSAGE_THREAD), and gives up with the message below when that reads 0 ms.  On a
+# kernel with tick-based CPU accounting (this machine: CONFIG_TICK_CPU_ACCOUNTING, HZ=250) a
+# running thread's CPU time moves at ticks and context switches only, and 2^15 iterations of
+# HMAC-SHA1 or -SHA256 take about 4 ms in gnutls here, one tick: measured with qemu-img 7.2,
+# `encrypt.hash-alg=sha1` failed 65 of 200 creates on an idle machine (sha256: 25 of 200,
+# sha512: 0 of 40), and a CI run once failed five times in a row.  A failed create writes
+# nothing and exits within about 20 ms, so it is simply run again, up to 60 times
+# (0.33^60 ~ 1e-29).
 PBKDF2_CLOCK_MISS = "Unable to get accurate CPU usage"
+PBKDF2_ATTEMPTS = 60
 
 
 def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    for _attempt in range(5):
+    for _attempt in range(PBKDF2_ATTEMPTS):
         proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=120)
         if proc.returncode == 0 or PBKDF2_CLOCK_MISS not in proc.stderr:
             break
