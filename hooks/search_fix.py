@@ -43,9 +43,15 @@ from pathlib import Path
 BUGGY = "for(let o=s+1;o<t.length;o++)t.slice(s,o)in e"
 FIXED = "for(let o=s+1;o<=t.length;o++)t.slice(s,o)in e"
 
-# a zero-width space next to whitespace, an ASCII separator of the index or a tag
-# (the separator in mkdocs.yml: [\s\u200b\-_,:!=\[\]()"`/]+ ...)
-REDUNDANT_ZWSP = re.compile(r'\u200b+(?=[\s\-_,:!=\[\]()"`/<]|$)|(?:(?<=[\s\-_,:!=\[\]()"`/>])|^)\u200b+')
+# The characters mkdocs.yml's search separator splits on (its first alternative is
+# "[" + SEPARATORS + "]+"; the build stops if the two differ): ASCII punctuation that joins
+# words in code and commands, and the full-width punctuation of Chinese prose, which jieba
+# leaves as tokens of its own ("，" was the second most frequent of the index's 182,000 tokens)
+# or glued to the Latin words around it ("ceph（crushtool、osdmaptool、ceph" was one token).
+SEPARATORS = r"""\s\u200b\-_,:!=\[\]()"`'/#{};|$\\，。、；：？！（）「」『』《》“”‘’…—"""
+_NOT_ZWSP = SEPARATORS.replace(r"\u200b", "")
+# a zero-width space next to whitespace, another separator or a tag
+REDUNDANT_ZWSP = re.compile(rf"\u200b+(?=[{_NOT_ZWSP}<]|$)|(?:(?<=[{_NOT_ZWSP}>])|^)\u200b+")
 BLOCK = "p|ul|ol|li|pre"
 BETWEEN_BLOCKS = re.compile(rf"(</(?:{BLOCK})>)\s+(?=<(?:{BLOCK})>)")
 
@@ -53,8 +59,8 @@ BETWEEN_BLOCKS = re.compile(rf"(</(?:{BLOCK})>)\s+(?=<(?:{BLOCK})>)")
 def slim(text: str) -> str:
     """Drop what the search worker ignores.
 
-    >>> slim("\\u200b分区\\u200b \\u200bswap\\u200b，\\u200b表</p> <p>a")
-    '分区 swap\\u200b，\\u200b表</p><p>a'
+    >>> slim("\\u200b分区\\u200b \\u200bswap\\u200b，\\u200b表\\u200b\\u200b的</p> <p>a")
+    '分区 swap，表\\u200b\\u200b的</p><p>a'
     """
     return BETWEEN_BLOCKS.sub(r"\1", REDUNDANT_ZWSP.sub("", text))
 
@@ -73,6 +79,11 @@ def slim_index(path: Path) -> None:
 
 def on_post_build(config, **kwargs):
     site = Path(config["site_dir"])
+    search = next(p for name, p in config["plugins"].items() if name.split("/")[-1] == "search")
+    separator = search.config.separator
+    if not separator.startswith(f"[{SEPARATORS}]+|"):
+        raise SystemExit("hooks/search_fix.py: the search separator in mkdocs.yml no longer starts with "
+                         f"[{SEPARATORS}]+; keep SEPARATORS equal to it")
     for worker in (site / "assets" / "javascripts" / "workers").glob("search.*.min.js"):
         code = worker.read_text(encoding="utf-8")
         if code.count(BUGGY) == 1:
