@@ -1,8 +1,9 @@
 """MkDocs only: fix Material 9.8's Chinese query segmentation, and write a smaller index.
 
-Why a hook: both fixes apply to files that MkDocs' search plugin and Material's theme write
-into the built site (the search worker's minified script, search/search_index.json), after
-every page is rendered; there is no Markdown to change.  Zensical has a search of its own
+Why a hook: the first two fixes apply to files that MkDocs' search plugin and Material's theme
+write into the built site (the search worker's minified script, search/search_index.json),
+after every page is rendered; there is no Markdown to change.  The third marks HTML that
+only Material's search plugin reads.  Zensical has a search of its own
 (search.json, its own worker and segmentation), which these patches do not concern.
 
 1. An off-by-one in the search worker ruins Chinese queries.  Material segments
@@ -31,6 +32,14 @@ every page is rendered; there is no Markdown to change.  Zensical has a search o
    Material's offline plugin (OFFLINE=true) inlines the index into
    search/search_index.js after this hook has run, so both editions get it.
 
+3. The source listings of the worked examples (code blocks titled ``snippets/...``, 75 of
+   them, about a seventh of the index's tokens) are left out of the index: Material's search
+   plugin skips an element with a ``data-search-exclude`` attribute and removes the
+   attribute from the page after indexing.  Building the index in the reader's browser costs
+   time per token, and a listing repeats what the prose around it names (the functions, the
+   limits and their sources), which stays indexed; console sessions, pycon examples and
+   every other code block stay in the index.
+
 The search index and worker are loaded on first use, not on page load: see
 overrides/partials/search-lazy.html.
 """
@@ -54,6 +63,14 @@ _NOT_ZWSP = SEPARATORS.replace(r"\u200b", "")
 REDUNDANT_ZWSP = re.compile(rf"\u200b+(?=[{_NOT_ZWSP}<]|$)|(?:(?<=[{_NOT_ZWSP}>])|^)\u200b+")
 BLOCK = "p|ul|ol|li|pre"
 BETWEEN_BLOCKS = re.compile(rf"(</(?:{BLOCK})>)\s+(?=<(?:{BLOCK})>)")
+
+
+# the opening tag of a worked example's source listing, as pymdownx.highlight writes it
+LISTING = re.compile(r'<div class="language-python highlight"(?=><span class="filename">snippets/)')
+
+
+def on_page_content(html: str, **kwargs) -> str:
+    return LISTING.sub(r'\g<0> data-search-exclude="listing"', html)
 
 
 def slim(text: str) -> str:
