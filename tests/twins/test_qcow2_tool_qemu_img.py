@@ -47,14 +47,15 @@ def _tools():
 
 # QEMU's LUKS code times PBKDF2 before it picks an iteration count (crypto/pbkdf.c,
 # qcrypto_pbkdf2_count_iters): it runs 2^15 iterations and reads the thread's CPU time with
-# getrusage(RUSAGE_THREAD), and gives up with the message below when that reads 0 ms.  On a
-# kernel with tick-based CPU accounting (this machine: CONFIG_TICK_CPU_ACCOUNTING, HZ=250) a
-# running thread's CPU time moves at ticks and context switches only, and 2^15 iterations of
-# HMAC-SHA1 or -SHA256 take about 4 ms in gnutls here, one tick: measured with qemu-img 7.2,
-# `encrypt.hash-alg=sha1` failed 65 of 200 creates on an idle machine (sha256: 25 of 200,
-# sha512: 0 of 40), and a CI run once failed five times in a row.  A failed create writes
-# nothing and exits within about 20 ms, so it is simply run again, up to 60 times
-# (0.33^60 ~ 1e-29).
+# getrusage(RUSAGE_THREAD).  Since QEMU commit c72cab5 (September 2024; Debian 12's 7.2.22
+# carries it) a reading of 0 ms ends the create with the message below.  getrusage is only
+# as fresh as the scheduler's last update (this kernel: CONFIG_TICK_CPU_ACCOUNTING, HZ=250),
+# and 2^15 iterations of HMAC-SHA1 or -SHA256 take about 4 ms in gnutls here, so a quiet
+# machine reads 0 often: `encrypt.hash-alg=sha1` failed 65 of 200 creates (sha256: 25 of
+# 200, sha512: 0 of 40), and a CI run once failed five times in a row.  The patch posted
+# upstream for it (D. Berrange, January 2025, Red Hat bug 2336437) checks for 0 only after
+# the loop has grown the iteration count five times.  A failed create writes nothing and
+# exits within about 20 ms, so it is simply run again, up to 60 times (0.33^60 ~ 1e-29).
 PBKDF2_CLOCK_MISS = "Unable to get accurate CPU usage"
 PBKDF2_ATTEMPTS = 60
 
