@@ -96,9 +96,10 @@ def slim_index(path: Path) -> None:
 
 def on_post_build(config, **kwargs):
     site = Path(config["site_dir"])
-    search = next(p for name, p in config["plugins"].items() if name.split("/")[-1] == "search")
-    separator = search.config.separator
-    if not separator.startswith(f"[{SEPARATORS}]+|"):
+    search = next((p for name, p in config["plugins"].items() if name.split("/")[-1] == "search"), None)
+    if search is None:                  # no search plugin: no index, no worker to fix
+        return
+    if not search.config.separator.startswith(f"[{SEPARATORS}]+|"):
         raise SystemExit("hooks/search_fix.py: the search separator in mkdocs.yml no longer starts with "
                          f"[{SEPARATORS}]+; keep SEPARATORS equal to it")
     for worker in (site / "assets" / "javascripts" / "workers").glob("search.*.min.js"):

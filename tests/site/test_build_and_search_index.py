@@ -111,6 +111,7 @@ def test_the_build_stops_when_mkdocs_yml_and_the_hook_split_on_different_charact
     old = SimpleNamespace(config=SimpleNamespace(separator=r'[\s\u200b\-_,:!=\[\]()"`/]+|\.(?!\d)'))
     with pytest.raises(SystemExit, match="no longer starts with"):
         hook.on_post_build({"site_dir": str(tmp_path), "plugins": {"material/search": old}})
+    hook.on_post_build({"site_dir": str(tmp_path), "plugins": {}})          # a build without search
 
 
 def test_worked_example_listings_are_left_out_of_the_index_and_the_other_code_is_not(site_dir):
