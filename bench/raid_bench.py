@@ -35,7 +35,7 @@ def aligned_copies(blocks: list[bytes], extra: int):
     return keep, ptrs
 
 
-def rates(fns: dict, data_bytes: int, runs: int = 5, min_time: float = 0.1) -> dict:
+def rates(fns: dict, data_bytes: int, runs: int = 7, min_time: float = 0.2) -> dict:
     """MB/s of data for each fn: the best of `runs` runs of min_time seconds, taken in turn."""
     best = dict.fromkeys(fns, 0.0)
     for _ in range(runs):

@@ -199,7 +199,7 @@ def _div_g(x: int, low: int) -> int:
 SLICE = 16 * 1024    # bytes of each block per pass: the temporaries stay in the CPU cache
 
 
-def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
+def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytearray, bytearray]:
     """RAID 6 syndromes: P = sum(Di), Q = sum(g^i * Di) in GF(2^8).
 
     Horner's rule, dividing by g (one shift cheaper than multiplying, see _div_g):
@@ -214,19 +214,19 @@ def raid6_pq(blocks: Sequence[bytes]) -> tuple[bytes, bytes]:
     ValueError: need at least 1 data block in blocks (got 0)
     """
     n = _check_stripe(blocks, most=MAX_DATA_BLOCKS)   # k <= 255: g^0..g^254 all differ
-    g_k1 = EXP[len(blocks) - 1]          # g^(k-1)
-    p_parts, q_parts = [], []
+    first, rest = blocks[0], blocks[1:]
+    p_out, r_out = bytearray(n), bytearray(n)         # filled slice by slice, never joined
     for start in range(0, n, SLICE):
-        data = [int.from_bytes(b[start:start + SLICE], "little") for b in blocks]
-        size = min(SLICE, n - start)
-        low = _low_bits(size)
-        p = r = data[0]
-        for d in data[1:]:
+        end = min(start + SLICE, n)
+        low = _low_bits(end - start)
+        p = r = int.from_bytes(first[start:end], "little")
+        for block in rest:               # one block at a time: few big integers alive at once
+            d = int.from_bytes(block[start:end], "little")
             r = _div_g(r, low) ^ d
             p ^= d
-        p_parts.append(p.to_bytes(size, "little"))
-        q_parts.append(gf_mul_block(g_k1, r.to_bytes(size, "little")))
-    return b"".join(p_parts), b"".join(q_parts)
+        p_out[start:end] = p.to_bytes(end - start, "little")
+        r_out[start:end] = r.to_bytes(end - start, "little")
+    return p_out, r_out.translate(_mul_table(EXP[len(blocks) - 1]))   # Q = g^(k-1) * R
 # --8<-- [end:pq]
 
 
