@@ -83,7 +83,94 @@
   }
   window.addEventListener("hashchange", followMoved);
 
-  function init() { followMoved(); addSwitch(); apply(); armPractice(); }
+  /* The light/dark switch (overrides/partials/palette.html).  The scheme in use is the
+     reader's stored choice (Material's "__palette" entry, so an earlier choice still counts),
+     else the first option whose media query matches.  <body> is only written when that
+     differs from what the page already has: a page load that changes nothing costs no
+     style recalculation.  While a switch is painted, transitions are off (hb-switching). */
+  function mountPalette() {
+    var form = document.querySelector("form[data-hb-palette]");
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var inputs = Array.prototype.slice.call(form.querySelectorAll("input.md-option"));
+    if (!inputs.length) return;
+    var KEYS = ["media", "scheme", "primary", "accent"];
+    function colorOf(input) {
+      var c = {};
+      KEYS.forEach(function (k) { c[k] = input.getAttribute("data-md-color-" + k); });
+      return c;
+    }
+    function stored() {
+      try { return typeof __md_get === "function" ? __md_get("__palette") : null; } catch (e) { return null; }
+    }
+    function byMedia() {
+      for (var i = 0; i < inputs.length; i++) {
+        var m = inputs[i].getAttribute("data-md-color-media");
+        if (m && window.matchMedia && matchMedia(m).matches) return i;
+      }
+      return 0;
+    }
+    function chosen() {
+      var s = stored();
+      var i = s && typeof s.index === "number" ? s.index : byMedia();
+      return Math.max(0, Math.min(i, inputs.length - 1));
+    }
+    var meta = null;
+    function themeColor() {
+      /* the phone's browser bar takes the header's colour, read once the frame's style is current */
+      requestAnimationFrame(function () {
+        var header = document.querySelector(".md-header");
+        if (!header) return;
+        var rgb = getComputedStyle(header).backgroundColor.match(/\d+/g);
+        if (!rgb) return;
+        if (!meta) { meta = document.createElement("meta"); meta.name = "theme-color"; document.head.appendChild(meta); }
+        meta.content = "#" + rgb.slice(0, 3).map(function (v) { return (+v).toString(16).padStart(2, "0"); }).join("");
+      });
+    }
+    function show(index, byReader) {
+      var color = colorOf(inputs[index]);
+      var body = document.body;
+      /* the colours decide; data-md-color-media is bookkeeping that no style rule reads */
+      var changed = KEYS.slice(1).some(function (k) { return body.getAttribute("data-md-color-" + k) !== color[k]; });
+      if (body.getAttribute("data-md-color-media") !== color.media) body.setAttribute("data-md-color-media", color.media);
+      if (changed) {
+        if (byReader) body.classList.add("hb-switching");
+        KEYS.slice(1).forEach(function (k) { body.setAttribute("data-md-color-" + k, color[k]); });
+        if (byReader) requestAnimationFrame(function () {
+          requestAnimationFrame(function () { body.classList.remove("hb-switching"); });
+        });
+      }
+      inputs[index].checked = true;
+      inputs.forEach(function (input, i) {
+        var label = input.nextElementSibling;
+        if (label && label.tagName === "LABEL") label.hidden = i !== index;
+      });
+      if (byReader && typeof __md_set === "function") __md_set("__palette", { index: index, color: color });
+      if (changed || !meta) themeColor();
+    }
+    inputs.forEach(function (input, i) {
+      input.addEventListener("change", function () { if (input.checked) show(i, true); });
+    });
+    /* Enter on the focused switch moves on to the next scheme, as Material's does */
+    form.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Enter") return;
+      ev.preventDefault();
+      var next = (inputs.indexOf(document.activeElement) + 1) % inputs.length;
+      inputs[next].click();
+      inputs[next].focus();
+    });
+    /* no stored choice: follow the system when it switches between light and dark */
+    inputs.forEach(function (input) {
+      var m = input.getAttribute("data-md-color-media");
+      if (!m || !window.matchMedia) return;
+      var mq = matchMedia(m);
+      var follow = function () { if (!stored()) show(byMedia(), false); };
+      if (mq.addEventListener) mq.addEventListener("change", follow);
+    });
+    show(chosen(), false);
+  }
+
+  function init() { mountPalette(); followMoved(); addSwitch(); apply(); armPractice(); }
   if (typeof document$ !== "undefined") document$.subscribe(init);
   else document.addEventListener("DOMContentLoaded", init);
 })();
