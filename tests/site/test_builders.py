@@ -217,3 +217,26 @@ def test_pages_load_without_outside_requests_in_chromium(built, browser):
             page.close()
     assert [r for r in requests if urlsplit(r).hostname not in ("127.0.0.1", None)] == [], builder
     assert rows == sum(_source_counts())
+
+
+def test_the_light_dark_switch_works_on_both_builds(built, browser):
+    # overrides/partials/palette.html and handbook.js, not Material's palette component
+    # (tests/site/test_palette.py has the details on the MkDocs build)
+    builder, site = built
+    ctx = browser.new_context(color_scheme="dark")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with sitekit.serve(site) as base:
+        try:
+            page.goto(base + "disks/lvm/", wait_until="load")
+            page.wait_for_function("document.querySelector('form[data-hb-palette]').dataset.ready === '1'")
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate", builder
+            page.click("form[data-hb-palette] label:not([hidden])")
+            page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+            page.goto(base + "raid/", wait_until="load")
+            page.wait_for_function("document.querySelector('form[data-hb-palette]').dataset.ready === '1'")
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "default", builder
+        finally:
+            ctx.close()
+    assert errors == [], builder
