@@ -1,6 +1,7 @@
 """The strict build has no warnings; the search index is segmented by jieba and slimmed without losing a token."""
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -9,7 +10,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.site
-
 
 
 def test_strict_build_has_zero_warnings(site_build):
@@ -119,14 +119,13 @@ def test_the_build_stops_when_mkdocs_yml_and_the_hook_split_on_different_charact
 
 def test_worked_example_listings_are_left_out_of_the_index_and_the_other_code_is_not(site_dir):
     """hooks/search_fix.py marks code blocks titled snippets/... for Material's search to skip."""
-    import html as html_lib
     index = json.loads((site_dir / "search" / "search_index.json").read_text(encoding="utf-8"))
     indexed = "\n".join(d["text"] for d in index["docs"])
     page = (site_dir / "disks" / "lvm" / "index.html").read_text(encoding="utf-8")
-    shown = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert 'class="filename">snippets/lvm.py' in page
     assert "def check_extent_size(" in shown                 # on the page, in the listing
-    assert "def check_extent_size(" not in html_lib.unescape(indexed)
+    assert "def check_extent_size(" not in html.unescape(indexed)
     assert 'data-search-exclude="listing"' not in page       # Material removes it after indexing
     # pycon examples and console sessions are still found
     assert "&gt;&gt;&gt; import lvm" in indexed

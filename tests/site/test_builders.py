@@ -219,24 +219,24 @@ def test_pages_load_without_outside_requests_in_chromium(built, browser):
     assert rows == sum(_source_counts())
 
 
-def test_the_light_dark_switch_works_on_both_builds(built, browser):
-    # overrides/partials/palette.html and handbook.js, not Material's palette component
-    # (tests/site/test_palette.py has the details on the MkDocs build)
-    builder, site = built
+def test_the_light_dark_switch_works_on_the_zensical_build(zensical_dir, browser):
+    # overrides/partials/palette.html and handbook.js, not Material's palette component; the
+    # MkDocs build's switch is tested in tests/site/test_palette.py
     ctx = browser.new_context(color_scheme="dark")
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    with sitekit.serve(site) as base:
+    ready = "document.querySelector('form[data-hb-palette]').dataset.ready === '1'"
+    with sitekit.serve(zensical_dir) as base:
         try:
             page.goto(base + "disks/lvm/", wait_until="load")
-            page.wait_for_function("document.querySelector('form[data-hb-palette]').dataset.ready === '1'")
-            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate", builder
+            page.wait_for_function(ready)
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
             page.click("form[data-hb-palette] label:not([hidden])")
             page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
             page.goto(base + "raid/", wait_until="load")
-            page.wait_for_function("document.querySelector('form[data-hb-palette]').dataset.ready === '1'")
-            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "default", builder
+            page.wait_for_function(ready)
+            assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "default"
         finally:
             ctx.close()
-    assert errors == [], builder
+    assert errors == []
